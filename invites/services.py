@@ -1,0 +1,314 @@
+"""Invitations: create, send, resend, revoke, extend, check and accept.
+
+Codes come from `secrets` and are stored only as a SHA-256 hash: a code has
+80 bits of entropy, so a fast hash is enough and lookups stay indexed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from invites.models import Invitation, InvitationStatus, RefusalReason, SignupRefusal
+from tenants.models import Company, Role, UserProfile
+from tenants.services import normalize_email
+
+# Crockford's base32 without the look-alikes I, L, O, U: easy to read out and type.
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ0123456789"
+CODE_GROUPS = 4
+CODE_GROUP_LEN = 4  # 16 symbols of 32 = 80 bits
+
+
+class InvitationError(Exception):
+    """A rule an invitation broke. `message` is safe to show the end user; `reason` is internal."""
+
+    def __init__(self, reason: RefusalReason, message: str, invitation: Invitation | None = None):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.invitation = invitation
+
+
+USER_MESSAGES: dict[RefusalReason, str] = {
+    RefusalReason.INVITATION_REQUIRED: "An invitation code is required to sign up.",
+    RefusalReason.INVITATION_UNKNOWN: "This invitation code is not valid.",
+    RefusalReason.INVITATION_EMAIL_MISMATCH: "This invitation was sent to a different email address.",
+    RefusalReason.INVITATION_EXPIRED: "This invitation has expired. Ask for a new one.",
+    RefusalReason.INVITATION_REVOKED: "This invitation has been withdrawn.",
+    RefusalReason.INVITATION_USED: "This invitation has already been used.",
+    RefusalReason.COMPANY_FULL: "This company has no free seats. Ask an administrator.",
+    RefusalReason.COMPANY_SUSPENDED: "This company's account is suspended.",
+}
+
+
+def _refuse(reason: RefusalReason, invitation: Invitation | None = None) -> InvitationError:
+    return InvitationError(reason, USER_MESSAGES[reason], invitation)
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedInvitation:
+    """An invitation and its plain code: the one moment the code exists outside a hash."""
+
+    invitation: Invitation
+    code: str
+
+
+def invitation_code_generate() -> str:
+    symbols = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_GROUPS * CODE_GROUP_LEN))
+    return "-".join(symbols[i : i + CODE_GROUP_LEN] for i in range(0, len(symbols), CODE_GROUP_LEN))
+
+
+def invitation_code_normalize(code: str) -> str:
+    return "".join(ch for ch in (code or "").upper() if ch.isalnum())
+
+
+def invitation_code_hash(code: str) -> str:
+    return hashlib.sha256(invitation_code_normalize(code).encode()).hexdigest()
+
+
+def _default_expiry() -> datetime:
+    return timezone.now() + timedelta(days=settings.INVITATION_TTL_DAYS)
+
+
+def invitation_validate(*, company: Company, email: str, role: Role) -> str:
+    """Check an invitation could be created; return the normalised email. Raises ValidationError."""
+    email = normalize_email(email)
+    errors: dict[str, str] = {}
+    try:
+        from django.core.validators import validate_email
+
+        validate_email(email)
+    except ValidationError:
+        errors["email"] = "Enter a valid email address."
+    if role.company_id not in (None, company.pk):
+        errors["role"] = f"The role {role.key} belongs to another company."
+    if not errors and (Invitation.objects.pending().filter(company=company, email=email).exists()):
+        errors["email"] = f"{email} already has a pending invitation to {company}."
+    if not errors and UserProfile.objects.filter(company=company, email=email).exists():
+        errors["email"] = f"{email} is already a member of {company}."
+    if errors:
+        raise ValidationError(errors)
+    return email
+
+
+@transaction.atomic
+def invitation_create(
+    *,
+    company: Company,
+    email: str,
+    role: Role,
+    created_by: AbstractBaseUser | AnonymousUser | None = None,
+    expires_at: datetime | None = None,
+    send: bool = False,
+) -> IssuedInvitation:
+    """Create an invitation and return it with its code; replaces an expired open one."""
+    email = invitation_validate(company=company, email=email, role=role)
+    # An expired invitation still counts as open for the unique constraint: void it.
+    Invitation.objects.open().filter(company=company, email=email, expires_at__lte=timezone.now()).update(
+        revoked_at=timezone.now()
+    )
+    code = invitation_code_generate()
+    try:
+        with transaction.atomic():
+            invitation = Invitation.objects.create(
+                company=company,
+                email=email,
+                role=role,
+                code_hash=invitation_code_hash(code),
+                expires_at=expires_at or _default_expiry(),
+                created_by=created_by if getattr(created_by, "pk", None) else None,
+            )
+    except IntegrityError as exc:
+        # Another request created the same invitation between our check and insert.
+        raise ValidationError({"email": f"{email} already has a pending invitation to {company}."}) from exc
+    if send:
+        invitation_send(invitation=invitation, code=code)
+    return IssuedInvitation(invitation=invitation, code=code)
+
+
+def invitation_send(*, invitation: Invitation, code: str) -> None:
+    """Queue the invitation email (rendered now, sent after commit by the outbox)."""
+    from outbox.services import email_enqueue
+
+    company = invitation.company
+    now = timezone.now()
+    Invitation.objects.filter(pk=invitation.pk).update(times_sent=invitation.times_sent + 1, last_sent_at=now)
+    invitation.times_sent += 1
+    invitation.last_sent_at = now
+    email_enqueue(
+        key=f"invitation:{invitation.pk}:{invitation.times_sent}",
+        template="invitation",
+        to=invitation.email,
+        company=company,
+        language="en",
+        context={
+            "user": {"given_name": "", "family_name": "", "email": invitation.email},
+            "role": {"key": invitation.role.key, "name": invitation.role.name},
+            "invitation_code": code,
+            "expires_at": f"{invitation.expires_at:%Y-%m-%d %H:%M} UTC",
+        },
+    )
+
+
+@transaction.atomic
+def invitation_resend(*, invitation: Invitation) -> IssuedInvitation:
+    """Issue a new code (the old one stops working) and send it again."""
+    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if invitation.status != InvitationStatus.PENDING:
+        raise ValidationError(f"Only a pending invitation can be resent; this one is {invitation.status}.")
+    code = invitation_code_generate()
+    invitation.code_hash = invitation_code_hash(code)
+    invitation.save(update_fields=["code_hash"])
+    invitation_send(invitation=invitation, code=code)
+    return IssuedInvitation(invitation=invitation, code=code)
+
+
+def invitation_revoke(*, invitation: Invitation) -> bool:
+    """Revoke an open invitation; False when it was already accepted or revoked."""
+    updated = Invitation.objects.open().filter(pk=invitation.pk).update(revoked_at=timezone.now())
+    return bool(updated)
+
+
+def invitation_extend(*, invitation: Invitation, days: int | None = None) -> bool:
+    """Push the expiry of an open invitation to `days` from now."""
+    new_expiry = timezone.now() + timedelta(days=days or settings.INVITATION_TTL_DAYS)
+    updated = Invitation.objects.open().filter(pk=invitation.pk).update(expires_at=new_expiry)
+    return bool(updated)
+
+
+def invitation_find(*, code: str) -> Invitation | None:
+    normalized = invitation_code_normalize(code)
+    if len(normalized) != CODE_GROUPS * CODE_GROUP_LEN:
+        return None
+    digest = invitation_code_hash(normalized)
+    invitation = Invitation.objects.select_related("company", "role").filter(code_hash=digest).first()
+    # The index lookup already matched; compare again in constant time as a belt-and-braces
+    # guard against a future change to a prefix or partial lookup.
+    if invitation is None or not hmac.compare_digest(invitation.code_hash, digest):
+        return None
+    return invitation
+
+
+def company_member_count(company: Company) -> int:
+    return UserProfile.objects.filter(company=company).count()
+
+
+def company_has_free_seat(company: Company) -> bool:
+    return company.seat_limit is None or company_member_count(company) < company.seat_limit
+
+
+def invitation_check(*, code: str, email: str, sub: str = "") -> Invitation:
+    """Return the invitation a sign-up may use, or raise InvitationError with the reason.
+
+    `sub` lets the user the invitation was reserved for pass again on a retry.
+    """
+    invitation = invitation_find(code=code)
+    if invitation is None:
+        raise _refuse(RefusalReason.INVITATION_UNKNOWN)
+    if not hmac.compare_digest(invitation.email, normalize_email(email)):
+        raise _refuse(RefusalReason.INVITATION_EMAIL_MISMATCH, invitation)
+    status = invitation.status
+    if status == InvitationStatus.ACCEPTED:
+        raise _refuse(RefusalReason.INVITATION_USED, invitation)
+    if status == InvitationStatus.REVOKED:
+        raise _refuse(RefusalReason.INVITATION_REVOKED, invitation)
+    if status == InvitationStatus.EXPIRED:
+        raise _refuse(RefusalReason.INVITATION_EXPIRED, invitation)
+    if invitation.reserved_for_sub and sub and invitation.reserved_for_sub != sub:
+        # Bound to another Cognito user that has not confirmed yet: one code, one user.
+        raise _refuse(RefusalReason.INVITATION_USED, invitation)
+    if not invitation.company.is_active:
+        raise _refuse(RefusalReason.COMPANY_SUSPENDED, invitation)
+    if not company_has_free_seat(invitation.company):
+        raise _refuse(RefusalReason.COMPANY_FULL, invitation)
+    return invitation
+
+
+def invitation_reserve(*, invitation: Invitation, sub: str) -> None:
+    """Bind a pending invitation to the Cognito user about to use it (first one wins)."""
+    updated = (
+        Invitation.objects.open()
+        .filter(pk=invitation.pk, reserved_for_sub__in=["", sub])
+        .update(reserved_for_sub=sub)
+    )
+    if not updated:
+        raise _refuse(RefusalReason.INVITATION_USED, invitation)
+
+
+@transaction.atomic
+def invitation_accept(*, invitation: Invitation, profile: UserProfile) -> Invitation:
+    """Accept an invitation for a profile, exactly once, within the company's seat limit.
+
+    Locks the invitation, then the company row, so concurrent acceptances of one code
+    serialize, and concurrent joins of one company cannot exceed its seats. Accepting
+    again for the same profile is a no-op (Cognito retries triggers).
+    """
+    invitation = Invitation.objects.select_for_update().select_related("role").get(pk=invitation.pk)
+    if invitation.accepted_by_id == profile.pk:
+        return invitation
+    if invitation.email != normalize_email(profile.email):
+        raise _refuse(RefusalReason.INVITATION_EMAIL_MISMATCH, invitation)
+    status = invitation.status
+    if status == InvitationStatus.ACCEPTED:
+        raise _refuse(RefusalReason.INVITATION_USED, invitation)
+    if status == InvitationStatus.REVOKED:
+        raise _refuse(RefusalReason.INVITATION_REVOKED, invitation)
+    if status == InvitationStatus.EXPIRED:
+        raise _refuse(RefusalReason.INVITATION_EXPIRED, invitation)
+    company = Company.objects.select_for_update().get(pk=invitation.company_id)
+    if not company.is_active:
+        raise _refuse(RefusalReason.COMPANY_SUSPENDED, invitation)
+    if profile.company_id != company.pk and not company_has_free_seat(company):
+        raise _refuse(RefusalReason.COMPANY_FULL, invitation)
+    profile.company = company
+    profile.role = invitation.role
+    profile.save(update_fields=["company", "role", "updated_at"])
+    invitation.accepted_by = profile
+    invitation.accepted_at = timezone.now()
+    invitation.save(update_fields=["accepted_by", "accepted_at"])
+    return invitation
+
+
+@transaction.atomic
+def company_join(*, company: Company, profile: UserProfile, role: Role) -> None:
+    """Put a profile in a company (domain rule, legacy import) within its seat limit."""
+    company = Company.objects.select_for_update().get(pk=company.pk)
+    if profile.company_id == company.pk:
+        return
+    if not company.is_active:
+        raise _refuse(RefusalReason.COMPANY_SUSPENDED)
+    if not company_has_free_seat(company):
+        raise _refuse(RefusalReason.COMPANY_FULL)
+    profile.company = company
+    profile.role = role
+    profile.save(update_fields=["company", "role", "updated_at"])
+
+
+def refusal_record(
+    *,
+    trigger_source: str,
+    reason: RefusalReason,
+    email: str = "",
+    detail: str = "",
+    invitation: Invitation | None = None,
+    company: Company | None = None,
+    user_pool_id: str = "",
+) -> SignupRefusal:
+    return SignupRefusal.objects.create(
+        trigger_source=trigger_source[:64],
+        reason=reason,
+        email=normalize_email(email)[:254],
+        detail=detail[:2000],
+        invitation=invitation,
+        company=company or (invitation.company if invitation else None),
+        user_pool_id=user_pool_id[:64],
+    )

@@ -1,0 +1,33 @@
+"""boto3 clients, created on first use so the trigger import path stays free of boto3."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from django.conf import settings
+
+
+@cache
+def client(service: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    timeout = settings.SIDE_EFFECT_TIMEOUT_SECONDS
+    config = Config(
+        connect_timeout=timeout,
+        read_timeout=timeout,
+        # One retry at most: the outbox retries with backoff, not botocore inside a trigger.
+        retries={"max_attempts": 1, "mode": "standard"},
+    )
+    return boto3.client(
+        service,
+        region_name=settings.AWS_REGION,
+        endpoint_url=settings.AWS_ENDPOINT_URL,
+        config=config,
+    )
+
+
+def reset_clients() -> None:
+    """Forget cached clients (tests point them at a fresh emulator)."""
+    client.cache_clear()

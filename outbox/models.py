@@ -1,0 +1,78 @@
+"""The durable record of every side effect: what must happen once, and whether it has."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Now
+
+
+class SideEffectKind(models.TextChoices):
+    SEND_EMAIL = "send_email", "Send email (SES)"
+    COGNITO_ADD_TO_GROUP = "cognito_add_to_group", "Add to Cognito group"
+    COGNITO_REMOVE_FROM_GROUP = "cognito_remove_from_group", "Remove from Cognito group"
+    COGNITO_DISABLE_USER = "cognito_disable_user", "Disable Cognito user and sign out"
+    COGNITO_ENABLE_USER = "cognito_enable_user", "Enable Cognito user"
+    CRM_WEBHOOK = "crm_webhook", "CRM webhook"
+
+
+class SideEffectStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed (gave up)"
+
+
+class SideEffectQuerySet(models.QuerySet["SideEffect"]):
+    def due(self) -> SideEffectQuerySet:
+        return self.filter(status=SideEffectStatus.PENDING, next_attempt_at__lte=Now())
+
+    def failing(self) -> SideEffectQuerySet:
+        return self.filter(
+            Q(status=SideEffectStatus.FAILED) | Q(status=SideEffectStatus.PENDING, attempts__gt=0)
+        )
+
+
+class SideEffect(models.Model):
+    # The idempotency key: a retried trigger finds the row and does not add another.
+    key = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=40, choices=SideEffectKind.choices)
+    payload = models.JSONField(default=dict)
+    status = models.CharField(
+        max_length=16, choices=SideEffectStatus.choices, default=SideEffectStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(db_default=Now())
+    last_error = models.TextField(blank=True)
+    profile = models.ForeignKey(
+        "tenants.UserProfile",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="side_effects",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    objects = SideEffectQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status="pending"),
+                name="side_effect_due",
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=SideEffectStatus.values), name="side_effect_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(done_at__isnull=True) | Q(status="done"),
+                name="side_effect_done_at_only_when_done",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} [{self.status}]"

@@ -1,0 +1,235 @@
+"""Email templates: resolve the most specific template, validate it, render it safely.
+
+Templates use Django template syntax with autoescaping, rendered by a sandboxed
+engine: no template loaders (no include/extends), no tag libraries, and a short
+allowlist of tags and filters so that staff cannot turn escaping off or dump
+the context. The context holds only plain strings and dicts, never models, so a
+template cannot call methods or reach settings.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.template import Context, Engine, TemplateSyntaxError
+from django.template.base import Lexer, TokenType
+
+# Cognito's placeholders (AWS docs, custom message trigger): the code and, for
+# AdminCreateUser invitations, the username. Templates write {{ code }} and
+# {{ username }}; we pass these literal placeholders in as values.
+CODE_PLACEHOLDER = "{####}"
+USERNAME_PLACEHOLDER = "{username}"
+
+EMAIL_MAX_CHARS = 20_000
+SMS_MAX_CHARS = 140
+SUBJECT_MAX_CHARS = 200
+
+ALLOWED_TAGS = frozenset(
+    {
+        "if",
+        "elif",
+        "else",
+        "endif",
+        "for",
+        "empty",
+        "endfor",
+        "with",
+        "endwith",
+        "firstof",
+        "spaceless",
+        "endspaceless",
+        "comment",
+        "endcomment",
+        "now",
+        "cycle",
+        "filter",
+        "endfilter",
+    }
+)
+# safe/safeseq would print user input unescaped; pprint exposes reprs.
+FORBIDDEN_FILTERS = frozenset({"safe", "safeseq", "pprint", "force_escape_off"})
+
+DEFAULTS_DIR = Path(settings.BASE_DIR) / "templates" / "emails"
+
+# Keys of the Cognito custom messages and the placeholders each must keep.
+COGNITO_KEYS = {
+    "cm_sign_up": (CODE_PLACEHOLDER,),
+    "cm_resend_code": (CODE_PLACEHOLDER,),
+    "cm_forgot_password": (CODE_PLACEHOLDER,),
+    "cm_update_user_attribute": (CODE_PLACEHOLDER,),
+    "cm_verify_user_attribute": (CODE_PLACEHOLDER,),
+    "cm_admin_create_user": (CODE_PLACEHOLDER, USERNAME_PLACEHOLDER),
+    "cm_authentication": (CODE_PLACEHOLDER,),
+}
+
+
+class TemplateProblem(ValidationError):
+    """A template that cannot be used; the message says which field and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateSource:
+    key: str
+    language: str
+    subject: str
+    html_body: str
+    text_body: str
+    sms_body: str
+    origin: str  # "company", "language" or "default", for staff and logs
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedEmail:
+    subject: str
+    html_body: str
+    text_body: str
+    sms_body: str
+    origin: str
+
+
+@cache
+def _engine() -> Engine:
+    return Engine(
+        dirs=[],
+        app_dirs=False,
+        loaders=[],
+        libraries={},
+        autoescape=True,
+        string_if_invalid="",
+        debug=False,
+    )
+
+
+def _check_tokens(source: str, field: str) -> None:
+    for token in Lexer(source).tokenize():
+        if token.token_type == TokenType.BLOCK:
+            name = token.contents.split()[0] if token.contents.split() else ""
+            if name not in ALLOWED_TAGS:
+                raise TemplateProblem({field: f"The tag {{% {name} %}} is not allowed in emails."})
+        elif token.token_type == TokenType.VAR:
+            for part in token.contents.split("|")[1:]:
+                filter_name = part.split(":", 1)[0].strip()
+                if filter_name in FORBIDDEN_FILTERS:
+                    raise TemplateProblem(
+                        {field: f"The filter |{filter_name} is not allowed: it would skip escaping."}
+                    )
+
+
+def _compile(source: str, field: str):  # type: ignore[no-untyped-def]
+    _check_tokens(source, field)
+    try:
+        return _engine().from_string(source)
+    except TemplateSyntaxError as exc:
+        raise TemplateProblem({field: f"Template syntax error: {exc}"}) from exc
+
+
+def _render_one(source: str, field: str, context: dict[str, Any], *, autoescape: bool) -> str:
+    template = _compile(source, field)
+    try:
+        return template.render(Context(context, autoescape=autoescape))
+    except Exception as exc:  # a filter given bad input; staff must see why, not a 500
+        raise TemplateProblem({field: f"The template failed to render: {exc}"}) from exc
+
+
+def clean_subject(subject: str) -> str:
+    # A subject is one header line: CR/LF would let input inject headers.
+    return re.sub(r"\s+", " ", subject).strip()[:SUBJECT_MAX_CHARS]
+
+
+def sample_context(key: str) -> dict[str, Any]:
+    """Data for previews and validation, shaped like what the services pass."""
+    return {
+        "user": {"given_name": "Alice", "family_name": "Example", "email": "alice@example.com"},
+        "company": {
+            "name": "Acme",
+            "display_name": "Acme Inc.",
+            "logo_url": "",
+            "accent_color": "#2f6fed",
+            "sender_name": "Acme",
+        },
+        "role": {"key": "ADMIN", "name": "Administrator"},
+        "code": CODE_PLACEHOLDER if key in COGNITO_KEYS else "123456",
+        "username": USERNAME_PLACEHOLDER if key in COGNITO_KEYS else "alice@example.com",
+        "invitation_code": "ABCD-EFGH-JKMN-PQRS",
+        "expires_at": "2026-12-31 12:00 UTC",
+        "app_url": settings.APP_URL,
+        "minutes_valid": 5,
+    }
+
+
+def validate_template(*, key: str, subject: str, html_body: str, text_body: str, sms_body: str = "") -> None:
+    """Raise TemplateProblem (field -> reason) unless the template is safe to save."""
+    context = sample_context(key)
+    rendered = {
+        "subject": _render_one(subject, "subject", context, autoescape=False),
+        "html_body": _render_one(html_body, "html_body", context, autoescape=True),
+        "text_body": _render_one(text_body, "text_body", context, autoescape=False),
+        "sms_body": _render_one(sms_body, "sms_body", context, autoescape=False) if sms_body else "",
+    }
+    errors: dict[str, list[str]] = {}
+    if not rendered["subject"].strip():
+        errors.setdefault("subject", []).append("The subject renders empty.")
+    for field in ("html_body", "text_body"):
+        if len(rendered[field]) > EMAIL_MAX_CHARS:
+            errors.setdefault(field, []).append(
+                f"Renders to {len(rendered[field])} characters; Cognito allows {EMAIL_MAX_CHARS}."
+            )
+    if len(rendered["sms_body"]) > SMS_MAX_CHARS:
+        errors.setdefault("sms_body", []).append(
+            f"Renders to {len(rendered['sms_body'])} characters; SMS allows {SMS_MAX_CHARS}."
+        )
+    for placeholder in COGNITO_KEYS.get(key, ()):
+        name = "{{ code }}" if placeholder == CODE_PLACEHOLDER else "{{ username }}"
+        for field in ("html_body", "text_body", "sms_body"):
+            if field == "sms_body" and not sms_body:
+                continue
+            if placeholder not in rendered[field]:
+                errors.setdefault(field, []).append(
+                    f"Must contain {name}: Cognito puts the {name.strip('{} ')} there."
+                )
+    if errors:
+        raise TemplateProblem(errors)
+
+
+def _default_file(language: str, key: str, suffix: str) -> str | None:
+    for lang in (language, "en"):
+        path = DEFAULTS_DIR / lang / f"{key}{suffix}"
+        if path.is_file():
+            return path.read_text(encoding="utf-8")
+    return None
+
+
+def default_source(key: str, language: str = "en") -> TemplateSource:
+    subject = _default_file(language, key, ".subject.txt")
+    html = _default_file(language, key, ".html")
+    text = _default_file(language, key, ".txt")
+    if subject is None or html is None or text is None:
+        raise LookupError(f"No default email template files for {key!r}.")
+    sms = _default_file(language, key, ".sms.txt") or ""
+    return TemplateSource(
+        key=key,
+        language=language,
+        subject=subject.strip(),
+        html_body=html,
+        text_body=text,
+        sms_body=sms.strip(),
+        origin="default",
+    )
+
+
+def render_source(source: TemplateSource, context: dict[str, Any]) -> RenderedEmail:
+    return RenderedEmail(
+        subject=clean_subject(_render_one(source.subject, "subject", context, autoescape=False)),
+        html_body=_render_one(source.html_body, "html_body", context, autoescape=True),
+        text_body=_render_one(source.text_body, "text_body", context, autoescape=False),
+        sms_body=_render_one(source.sms_body, "sms_body", context, autoescape=False).strip()
+        if source.sms_body
+        else "",
+        origin=source.origin,
+    )

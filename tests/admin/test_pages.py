@@ -1,0 +1,107 @@
+"""Every admin page renders for a superuser, and changelists do not grow queries with rows."""
+
+import pytest
+from django.contrib import admin
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from invites.models import SignupPolicy, SignupRefusal
+from invites.services import invitation_create
+from outbox.models import SideEffect
+from tenants.models import (
+    ActivityEvent,
+    AppClient,
+    CompanyDomain,
+    EmailTemplate,
+    FeatureFlag,
+    FeatureFlagOverride,
+    KnownDevice,
+    LegacyUser,
+    RateLimitCounter,
+    UserProfile,
+    Workspace,
+)
+
+pytestmark = pytest.mark.django_db
+
+OUR_APPS = {"tenants", "invites", "outbox"}
+
+
+def our_models():
+    return [m for m in admin.site._registry if m._meta.app_label in OUR_APPS]
+
+
+def populate(acme, roles, n):
+    """n rows of everything, all related, so N+1 queries would show."""
+    from django.utils import timezone
+
+    flag = FeatureFlag.objects.get_or_create(key="reports")[0]
+    for i in range(n):
+        suffix = f"{n}-{i}"
+        profile = UserProfile.objects.create(
+            cognito_sub=f"sub-{suffix}",
+            username=f"u{suffix}",
+            email=f"u{suffix}@acme.com",
+            company=acme,
+            role=roles["USER"],
+        )
+        invitation_create(company=acme, email=f"inv{suffix}@acme.com", role=roles["ADMIN"])
+        Workspace.objects.create(name=f"w{suffix}", kind="personal", owner=profile)
+        ActivityEvent.objects.create(kind="sign_in", profile=profile, company=acme)
+        KnownDevice.objects.create(profile=profile, fingerprint=f"f{suffix}")
+        CompanyDomain.objects.create(company=acme, domain=f"d{suffix.replace('-', 'x')}.example.com")
+        FeatureFlag.objects.create(key=f"flag-{suffix}")
+        AppClient.objects.create(client_id=f"c{suffix}", name=f"c{suffix}", company=acme)
+        LegacyUser.objects.create(
+            email=f"l{suffix}@acme.com", password_hash="md5$x$y", company=acme, role=roles["USER"]
+        )
+        RateLimitCounter.objects.create(scope="s", key=f"k{suffix}", window_start=timezone.now())
+        SideEffect.objects.create(key=f"k{suffix}", kind="send_email", payload={}, profile=profile)
+        EmailTemplate.objects.create(
+            key="welcome", language=f"l{suffix}"[:10], subject="s", html_body="h", text_body="t"
+        )
+        SignupRefusal.objects.create(
+            trigger_source="PreSignUp_SignUp", reason="domain_not_allowed", email=f"x{suffix}@y.com"
+        )
+    FeatureFlagOverride.objects.get_or_create(flag=flag, company=acme, defaults={"enabled": True})
+    SignupPolicy.objects.get_or_create(pk=1)
+
+
+def test_every_changelist_add_and_change_page_renders(admin_client, acme, roles):
+    populate(acme, roles, 2)
+    for model in our_models():
+        opts = model._meta
+        changelist = admin_client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"))
+        assert changelist.status_code == 200, opts.label
+        add = admin_client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_add"))
+        assert add.status_code in (200, 403), opts.label
+        obj = model.objects.first()
+        assert obj is not None, opts.label
+        change = admin_client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk]))
+        assert change.status_code == 200, opts.label
+
+
+def test_search_works_on_every_changelist(admin_client, acme, roles):
+    populate(acme, roles, 1)
+    for model in our_models():
+        opts = model._meta
+        response = admin_client.get(
+            reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"), {"q": "acme"}
+        )
+        assert response.status_code == 200, opts.label
+
+
+def count_queries(client, url):
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(url).status_code == 200
+    return len(ctx)
+
+
+def test_changelist_query_counts_stay_flat_as_rows_grow(admin_client, acme, roles):
+    populate(acme, roles, 2)
+    urls = [reverse(f"admin:{m._meta.app_label}_{m._meta.model_name}_changelist") for m in our_models()]
+    small = {url: count_queries(admin_client, url) for url in urls}
+    populate(acme, roles, 12)
+    large = {url: count_queries(admin_client, url) for url in urls}
+    assert large == small

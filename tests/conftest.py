@@ -1,0 +1,108 @@
+"""Shared fixtures: real Postgres (pytest-django), moto's server for AWS, domain objects."""
+
+from __future__ import annotations
+
+import socket
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from outbox.aws import reset_clients
+
+REGION = "us-east-1"
+SENDER = "no-reply@gatehouse.test"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class MotoServer:
+    url: str
+
+    def reset(self) -> None:
+        urllib.request.urlopen(urllib.request.Request(f"{self.url}/moto-api/reset", method="POST"))
+
+    def ses_messages(self) -> list[Any]:
+        """What SES recorded as sent (moto's in-process backend, shared with the server)."""
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.ses.models import ses_backends
+
+        return list(ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages)
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield MotoServer(url=f"http://127.0.0.1:{port}")
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def aws(moto_server: MotoServer, settings: Any) -> Iterator[MotoServer]:
+    """A clean emulated AWS for one test: SES with a verified sender, boto3 pointed at it."""
+    moto_server.reset()
+    settings.AWS_ENDPOINT_URL = moto_server.url
+    settings.AWS_REGION = REGION
+    settings.SES_SENDER = f"Gatehouse <{SENDER}>"
+    reset_clients()
+    from outbox.aws import client
+
+    client("ses").verify_email_identity(EmailAddress=SENDER)
+    yield moto_server
+    reset_clients()
+
+
+@pytest.fixture
+def cognito_pool(aws: MotoServer, settings: Any) -> str:
+    from outbox.aws import client
+
+    pool_id = client("cognito-idp").create_user_pool(PoolName="gatehouse-test")["UserPool"]["Id"]
+    settings.COGNITO_USER_POOL_ID = pool_id
+    return pool_id
+
+
+@pytest.fixture
+def roles(db: None) -> dict[str, Any]:
+    from tenants.models import Role
+
+    return {
+        "USER": Role.objects.create(
+            key="USER", name="User", permissions=["profile:read"], cognito_group="USER"
+        ),
+        "ADMIN": Role.objects.create(
+            key="ADMIN",
+            name="Administrator",
+            permissions=["profile:read", "users:invite"],
+            cognito_group="ADMIN",
+        ),
+        "SUPER_ADMIN": Role.objects.create(key="SUPER_ADMIN", name="Super admin", permissions=["*"]),
+    }
+
+
+@pytest.fixture
+def acme(db: None) -> Any:
+    from tenants.models import Company
+
+    return Company.objects.create(name="Acme", slug="acme", subscription_tier="pro", seat_limit=10)
+
+
+@pytest.fixture
+def admin_client(db: None, django_user_model: Any) -> Client:
+    user = django_user_model.objects.create_superuser("staff", "staff@example.com", "pw-for-tests-only")
+    client = Client()
+    client.force_login(user)
+    return client

@@ -1,0 +1,87 @@
+"""Settings behaviour, checked in fresh processes so each sees its own environment."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_django(code, **env):
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"SECRET_KEY", "GATEHOUSE_ENV", "DEBUG", "DJANGO_SETTINGS_MODULE"}
+    }
+    base.update(env)
+    base["DJANGO_SETTINGS_MODULE"] = "backoffice.settings"
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT / "tests" / "..",
+        env=base,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_production_without_secret_key_refuses_to_start_with_a_clear_message(tmp_path):
+    result = run_django(
+        "import django; django.setup()", GATEHOUSE_ENV="production", DATABASE_URL="postgres://x@127.0.0.1/x"
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_debug_is_off_unless_asked_for():
+    code = "from django.conf import settings; print(settings.DEBUG)"
+    off = run_django(
+        code, GATEHOUSE_ENV="production", SECRET_KEY="k" * 50, DATABASE_URL="postgres://x@127.0.0.1/x"
+    )
+    on = run_django(code, GATEHOUSE_ENV="development", DEBUG="on", DATABASE_URL="postgres://x@127.0.0.1/x")
+    assert off.stdout.strip() == "False", off.stderr
+    assert on.stdout.strip() == "True", on.stderr
+
+
+def test_database_url_wins_and_sets_timeouts():
+    code = (
+        "from django.conf import settings; d = settings.DATABASES['default'];"
+        "o = d['OPTIONS'];"
+        "print(d['HOST'], d['NAME'], o['connect_timeout'], d['CONN_HEALTH_CHECKS'], o['prepare_threshold'])"
+    )
+    result = run_django(code, GATEHOUSE_ENV="test", DATABASE_URL="postgres://u@db.example:5432/gate")
+    assert result.stdout.split() == ["db.example", "gate", "2", "True", "None"], result.stderr
+
+
+def test_non_postgres_database_url_is_refused():
+    result = run_django("import django; django.setup()", GATEHOUSE_ENV="test", DATABASE_URL="sqlite:///x.db")
+    assert result.returncode != 0
+    assert "must point at PostgreSQL" in result.stderr
+
+
+def test_without_database_url_the_embedded_postgres_is_used(tmp_path):
+    code = "from django.conf import settings; print(settings.DATABASES['default']['HOST'])"
+    env = {"GATEHOUSE_ENV": "test", "DATABASE_URL": ""}
+    result = run_django(code, **env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(ROOT / ".pgdata")
+
+
+def test_check_deploy_is_clean_with_production_settings():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env={
+            **{k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE", "DEBUG"}},
+            "GATEHOUSE_ENV": "production",
+            "SECRET_KEY": "a-long-random-production-secret-key-with-enough-entropy-1234567890",
+            "ALLOWED_HOSTS": "admin.example.com",
+            "DATABASE_URL": "postgres://x@127.0.0.1:5432/x",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
