@@ -2,6 +2,7 @@
 
 import os
 
+os.environ.setdefault("ENV_FILE", "")
 os.environ.setdefault("GATEHOUSE_ENV", "test")
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-" + "x" * 20)
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")

@@ -14,6 +14,7 @@ def run_django(code, **env):
         for k, v in os.environ.items()
         if k not in {"SECRET_KEY", "GATEHOUSE_ENV", "DEBUG", "DJANGO_SETTINGS_MODULE"}
     }
+    base["ENV_FILE"] = ""  # a developer's .env must not leak into these checks
     base.update(env)
     base["DJANGO_SETTINGS_MODULE"] = "backoffice.settings"
     return subprocess.run(
@@ -75,6 +76,7 @@ def test_check_deploy_is_clean_with_production_settings():
         env={
             **{k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE", "DEBUG"}},
             "GATEHOUSE_ENV": "production",
+            "ENV_FILE": "",
             "SECRET_KEY": "a-long-random-production-secret-key-with-enough-entropy-1234567890",
             "ALLOWED_HOSTS": "admin.example.com",
             "DATABASE_URL": "postgres://x@127.0.0.1:5432/x",
