@@ -71,9 +71,9 @@ class Invitation(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
     times_sent = models.PositiveIntegerField(default=0)
     last_sent_at = models.DateTimeField(null=True, blank=True)
-    # The Cognito user this invitation was bound to before confirmation (AdminCreateUser
-    # or pre sign-up), so post confirmation accepts the same one.
-    reserved_for_sub = models.CharField(max_length=64, blank=True, default="")
+    # The Cognito userName this invitation was bound to in pre sign-up (or AdminCreateUser),
+    # so a second sign-up with the same code is refused before it is even confirmed.
+    reserved_for_username = models.CharField(max_length=128, blank=True, default="")
 
     objects = InvitationQuerySet.as_manager()
 

@@ -206,10 +206,11 @@ def company_has_free_seat(company: Company) -> bool:
     return company.seat_limit is None or company_member_count(company) < company.seat_limit
 
 
-def invitation_check(*, code: str, email: str, sub: str = "") -> Invitation:
+def invitation_check(*, code: str, email: str, username: str = "") -> Invitation:
     """Return the invitation a sign-up may use, or raise InvitationError with the reason.
 
-    `sub` lets the user the invitation was reserved for pass again on a retry.
+    `username` (Cognito's userName) lets the user the invitation was reserved for pass
+    again when Cognito retries the trigger.
     """
     invitation = invitation_find(code=code)
     if invitation is None:
@@ -223,7 +224,7 @@ def invitation_check(*, code: str, email: str, sub: str = "") -> Invitation:
         raise _refuse(RefusalReason.INVITATION_REVOKED, invitation)
     if status == InvitationStatus.EXPIRED:
         raise _refuse(RefusalReason.INVITATION_EXPIRED, invitation)
-    if invitation.reserved_for_sub and sub and invitation.reserved_for_sub != sub:
+    if invitation.reserved_for_username and username and invitation.reserved_for_username != username:
         # Bound to another Cognito user that has not confirmed yet: one code, one user.
         raise _refuse(RefusalReason.INVITATION_USED, invitation)
     if not invitation.company.is_active:
@@ -233,12 +234,12 @@ def invitation_check(*, code: str, email: str, sub: str = "") -> Invitation:
     return invitation
 
 
-def invitation_reserve(*, invitation: Invitation, sub: str) -> None:
+def invitation_reserve(*, invitation: Invitation, username: str) -> None:
     """Bind a pending invitation to the Cognito user about to use it (first one wins)."""
     updated = (
         Invitation.objects.open()
-        .filter(pk=invitation.pk, reserved_for_sub__in=["", sub])
-        .update(reserved_for_sub=sub)
+        .filter(pk=invitation.pk, reserved_for_username__in=["", username])
+        .update(reserved_for_username=username)
     )
     if not updated:
         raise _refuse(RefusalReason.INVITATION_USED, invitation)

@@ -22,6 +22,12 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# Further installs (node packages, a browser) live in scripts/setup.d/, run in name order.
+for step in scripts/setup.d/*.sh; do
+  [ -e "$step" ] || continue
+  bash "$step"
+done
+
 if [ ! -f .env ]; then
   secret="$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(50))')"
   sed -e "s|^SECRET_KEY=.*|SECRET_KEY=$secret|" .env.example > .env

@@ -9,6 +9,9 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
 from invites.models import Invitation
+
+# Registered in their own modules.
+from tenants import admin_legacy  # noqa: F401
 from tenants.emails import TemplateProblem, render_source, sample_context, validate_template
 from tenants.models import (
     ActivityEvent,
@@ -19,7 +22,6 @@ from tenants.models import (
     FeatureFlag,
     FeatureFlagOverride,
     KnownDevice,
-    LegacyUser,
     RateLimitCounter,
     Role,
     UserProfile,
@@ -340,21 +342,6 @@ class KnownDeviceAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
-
-
-@admin.register(LegacyUser)
-class LegacyUserAdmin(admin.ModelAdmin):
-    list_display = ["email", "given_name", "family_name", "company", "role", "algorithm", "migrated_at"]
-    list_filter = ["migrated_at"]
-    list_select_related = ["company", "role"]
-    search_fields = ["email", "given_name", "family_name"]
-    autocomplete_fields = ["company", "role"]
-    readonly_fields = ["imported_at", "migrated_at"]
-    exclude = ["password_hash"]
-
-    @admin.display(description="hash")
-    def algorithm(self, obj: LegacyUser) -> str:
-        return obj.hash_algorithm
 
 
 @admin.register(RateLimitCounter)

@@ -1,0 +1,135 @@
+"""Typed, lenient views of Cognito trigger events.
+
+The wrapper keeps the raw dict and reads through it, so fields AWS adds later
+pass through untouched (as Powertools' data classes do). Anything we rely on
+that is missing or of the wrong type raises MalformedEvent, never KeyError.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from triggers.errors import MalformedEvent
+
+MAX_STRING = 2048  # longer attribute values are not ours to store or compare
+
+
+def _mapping(value: Any, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise MalformedEvent(f"{where} must be an object")
+    return dict(value)
+
+
+def _string_map(value: Any, where: str) -> dict[str, str]:
+    """Attributes and metadata: string values (Cognito sends "true" as a string).
+
+    Booleans and numbers, seen in some published examples, are turned into strings;
+    nested objects are refused.
+    """
+    result: dict[str, str] = {}
+    for key, item in _mapping(value, where).items():
+        if not isinstance(key, str):
+            raise MalformedEvent(f"{where} keys must be strings")
+        if item is None:
+            continue
+        if isinstance(item, bool):
+            result[key] = "true" if item else "false"
+        elif isinstance(item, (str, int, float)):
+            text = str(item)
+            if len(text) > MAX_STRING:
+                raise MalformedEvent(f"{where}.{key} is too long")
+            result[key] = text
+        else:
+            raise MalformedEvent(f"{where}.{key} must be a string")
+    return result
+
+
+def _string(value: Any, where: str, *, default: str = "") -> str:
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise MalformedEvent(f"{where} must be a string")
+    if len(value) > MAX_STRING:
+        raise MalformedEvent(f"{where} is too long")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class CognitoEvent:
+    raw: dict[str, Any]
+    version: str
+    trigger_source: str
+    region: str
+    user_pool_id: str
+    user_name: str
+    client_id: str
+    request: dict[str, Any]
+
+    @property
+    def family(self) -> str:
+        return self.trigger_source.partition("_")[0]
+
+    @property
+    def user_attributes(self) -> dict[str, str]:
+        return _string_map(self.request.get("userAttributes"), "request.userAttributes")
+
+    @property
+    def client_metadata(self) -> dict[str, str]:
+        return _string_map(self.request.get("clientMetadata"), "request.clientMetadata")
+
+    @property
+    def validation_data(self) -> dict[str, str]:
+        return _string_map(self.request.get("validationData"), "request.validationData")
+
+    @property
+    def sub(self) -> str:
+        return self.user_attributes.get("sub", "")
+
+    @property
+    def email(self) -> str:
+        return self.user_attributes.get("email", "")
+
+    def request_string(self, key: str, default: str = "") -> str:
+        return _string(self.request.get(key), f"request.{key}", default=default)
+
+    def request_list(self, key: str) -> list[Any]:
+        value = self.request.get(key)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise MalformedEvent(f"request.{key} must be a list")
+        return value
+
+    def respond(self, **fields: Any) -> dict[str, Any]:
+        """The event back to Cognito with `response` filled (fields merged over what came in)."""
+        answer = copy.copy(self.raw)
+        existing = self.raw.get("response")
+        response = dict(existing) if isinstance(existing, Mapping) else {}
+        response.update(fields)
+        answer["response"] = response
+        return answer
+
+
+def parse_event(event: Any) -> CognitoEvent:
+    if not isinstance(event, Mapping):
+        raise MalformedEvent("the event must be a JSON object")
+    trigger_source = _string(event.get("triggerSource"), "triggerSource")
+    if not trigger_source:
+        raise MalformedEvent("triggerSource is missing")
+    caller = _mapping(event.get("callerContext"), "callerContext")
+    version = event.get("version")
+    return CognitoEvent(
+        raw=dict(event),
+        version=str(version) if isinstance(version, (str, int)) else "1",
+        trigger_source=trigger_source,
+        region=_string(event.get("region"), "region"),
+        user_pool_id=_string(event.get("userPoolId"), "userPoolId"),
+        user_name=_string(event.get("userName"), "userName"),
+        client_id=_string(caller.get("clientId"), "callerContext.clientId"),
+        request=_mapping(event.get("request"), "request"),
+    )
