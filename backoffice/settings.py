@@ -132,7 +132,16 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = env.str("STATIC_URL", default="static/")
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# build_lambda collects into the package; a test collects into a temporary folder.
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+# The path prefix the admin is served under, e.g. "/prod" behind an API Gateway HTTP API stage
+# that is not $default: Django strips it from incoming paths and puts it in front of every URL
+# it makes (reverse, STATIC_URL). Empty behind a Function URL or a $default stage.
+FORCE_SCRIPT_NAME = env.str("FORCE_SCRIPT_NAME", default="") or None
+if FORCE_SCRIPT_NAME and not STATIC_URL.startswith(("/", "http://", "https://")):
+    # get_asgi_application() sets Django up without the script prefix, and STATIC_URL is read
+    # (and cached) then: a relative one would miss the prefix. WhiteNoise strips it again.
+    STATIC_URL = f"{FORCE_SCRIPT_NAME.rstrip('/')}/{STATIC_URL}"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -228,6 +237,9 @@ LOGIN_CODE_TTL_SECONDS = env.int("LOGIN_CODE_TTL_SECONDS", default=300)
 LOGIN_CODE_MAX_ATTEMPTS = env.int("LOGIN_CODE_MAX_ATTEMPTS", default=3)
 LOGIN_CODES_PER_WINDOW = env.int("LOGIN_CODES_PER_WINDOW", default=5)
 LOGIN_CODE_WINDOW_SECONDS = env.int("LOGIN_CODE_WINDOW_SECONDS", default=900)
+# User migration: password attempts per legacy user (counted in Postgres).
+LEGACY_LOGIN_ATTEMPTS_PER_WINDOW = env.int("LEGACY_LOGIN_ATTEMPTS_PER_WINDOW", default=5)
+LEGACY_LOGIN_WINDOW_SECONDS = env.int("LEGACY_LOGIN_WINDOW_SECONDS", default=900)
 
 LOGGING = {
     "version": 1,
@@ -243,5 +255,7 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         "pgserver": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
+        # At DEBUG botocore logs request bodies: emails with sign-in codes, Cognito passwords.
+        "botocore": {"level": "WARNING"},
     },
 }

@@ -193,6 +193,11 @@ def validate_template(*, key: str, subject: str, html_body: str, text_body: str,
                 errors.setdefault(field, []).append(
                     f"Must contain {name}: Cognito puts the {name.strip('{} ')} there."
                 )
+    if key == "login_code":
+        # A sign-in email without its code locks the user out of passwordless sign-in.
+        for field in ("html_body", "text_body"):
+            if str(context["code"]) not in rendered[field]:
+                errors.setdefault(field, []).append("Must contain {{ code }}: the sign-in code goes there.")
     if errors:
         raise TemplateProblem(errors)
 
