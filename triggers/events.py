@@ -16,6 +16,9 @@ from triggers.errors import MalformedEvent
 
 MAX_STRING = 2048  # longer attribute values are not ours to store or compare
 
+# clientMetadata keys our front ends use for an invitation code (documented spelling first).
+INVITATION_CODE_KEYS = ("invitationCode", "invitation_code")
+
 
 def _mapping(value: Any, where: str) -> dict[str, Any]:
     if value is None:
@@ -93,6 +96,15 @@ class CognitoEvent:
     @property
     def email(self) -> str:
         return self.user_attributes.get("email", "")
+
+    def client_metadata_value(self, *keys: str) -> str:
+        """The first non-blank clientMetadata value among `keys` (clients spell keys differently)."""
+        metadata = self.client_metadata
+        for key in keys:
+            value = metadata.get(key, "").strip()
+            if value:
+                return value
+        return ""
 
     def request_string(self, key: str, default: str = "") -> str:
         return _string(self.request.get(key), f"request.{key}", default=default)

@@ -1,0 +1,122 @@
+"""Cognito events for tests: built ones, our captured ones, and the public reference set."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+CAPTURED_DIR = Path(__file__).resolve().parent.parent / "events"
+REFERENCE_DIR = Path(
+    os.environ.get("GATEHOUSE_REFERENCE_EVENTS", Path(settings.BASE_DIR).parent / "shared/reference/events")
+)
+POOL_ID = "us-east-1_TESTPOOL"
+
+# Every triggerSource of the two sign-up triggers (AWS Cognito developer guide).
+PRE_SIGN_UP_SOURCES = ("PreSignUp_SignUp", "PreSignUp_AdminCreateUser", "PreSignUp_ExternalProvider")
+POST_CONFIRMATION_SOURCES = ("PostConfirmation_ConfirmSignUp", "PostConfirmation_ConfirmForgotPassword")
+
+
+def make_event(
+    trigger_source: str,
+    *,
+    email: str | None = "alice@acme.com",
+    user_name: str | None = None,
+    sub: str | None = None,
+    attributes: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+    user_pool_id: str = POOL_ID,
+    response: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An event shaped like the ones Cognito sends (see tests/events/ for captured ones)."""
+    sub = sub or str(uuid.uuid4())
+    user_attributes: dict[str, Any] = {"sub": sub, "cognito:user_status": "UNCONFIRMED"}
+    if email is not None:
+        user_attributes["email"] = email
+        user_attributes["email_verified"] = "false"
+    user_attributes.update(attributes or {})
+    request: dict[str, Any] = {"userAttributes": user_attributes}
+    if metadata is not None:
+        request["clientMetadata"] = metadata
+    return {
+        "version": "1",
+        "region": "us-east-1",
+        "userPoolId": user_pool_id,
+        "userName": user_name or sub,
+        "callerContext": {"awsSdkVersion": "aws-sdk-js-3.600.0", "clientId": "testclientid"},
+        "triggerSource": trigger_source,
+        "request": request,
+        "response": copy.deepcopy(response) if response is not None else {},
+    }
+
+
+def load_json(path: Path) -> Any:
+    # utf-8-sig: the aws-lambda-dotnet files start with a byte-order mark.
+    return json.loads(path.read_text(encoding="utf-8-sig"))
+
+
+def captured(name: str) -> dict[str, Any]:
+    return load_json(CAPTURED_DIR / name)
+
+
+# For reference files whose triggerSource is a placeholder ("trigger_source" in
+# aws-lambda-dotnet, "testTrigger" in the AWS guide), missing (the guide's other test
+# events) or not a real value ("PreTokenGen" in aws-lambda-go): the source their file
+# name stands for. Order matters: the first fragment found in the lower-cased name wins.
+SOURCE_BY_NAME = (
+    ("presignup", "PreSignUp_SignUp"),
+    ("pre-sign-up", "PreSignUp_SignUp"),
+    ("postconfirmation", "PostConfirmation_ConfirmSignUp"),
+    ("post-confirmation", "PostConfirmation_ConfirmSignUp"),
+    ("preauthentication", "PreAuthentication_Authentication"),
+    ("pre-authentication", "PreAuthentication_Authentication"),
+    ("postauthentication", "PostAuthentication_Authentication"),
+    ("post-authentication", "PostAuthentication_Authentication"),
+    ("pre-token-generation", "TokenGeneration_Authentication"),
+    ("pretokengen", "TokenGeneration_Authentication"),
+    ("pretoken", "TokenGeneration_Authentication"),
+    ("defineauthchallenge", "DefineAuthChallenge_Authentication"),
+    ("define-auth-challenge", "DefineAuthChallenge_Authentication"),
+    ("createauthchallenge", "CreateAuthChallenge_Authentication"),
+    ("create-auth-challenge", "CreateAuthChallenge_Authentication"),
+    ("verifyauthchallenge", "VerifyAuthChallengeResponse_Authentication"),
+    ("verify-auth-challenge", "VerifyAuthChallengeResponse_Authentication"),
+    ("migrateuser", "UserMigration_Authentication"),
+    ("usermigration", "UserMigration_Authentication"),
+    ("custommessage", "CustomMessage_SignUp"),
+    ("customemailsender", "CustomEmailSender_SignUp"),
+    ("customsmssender", "CustomSMSSender_SignUp"),
+    ("inbound-federation", "InboundFederation_ExternalProvider"),
+)
+PLACEHOLDER_SOURCES = frozenset({"trigger_source", "testTrigger", "PreTokenGen", ""})
+
+
+def source_for_file(name: str) -> str:
+    lowered = name.lower()
+    for fragment, source in SOURCE_BY_NAME:
+        if fragment in lowered:
+            return source
+    raise LookupError(f"no trigger source known for {name}")
+
+
+def reference_files() -> list[Path]:
+    if not REFERENCE_DIR.is_dir():
+        return []
+    return sorted(REFERENCE_DIR.glob("*.json"))
+
+
+def reference_event(path: Path) -> dict[str, Any]:
+    """A reference event with its placeholder triggerSource replaced, deliberately and only that."""
+    event = load_json(path)
+    source = event.get("triggerSource")
+    if not isinstance(source, str) or source in PLACEHOLDER_SOURCES:
+        event["triggerSource"] = source_for_file(path.name)
+    elif "/" in source:
+        # aws-lambda-go's custom message file lists sources joined by "/" (copied from the docs).
+        event["triggerSource"] = source.split("/")[0]
+    return event

@@ -1,0 +1,51 @@
+"""Post confirmation: onboard a user who has just confirmed their sign-up.
+
+PostConfirmation_ConfirmForgotPassword only resets a password: it must not onboard
+again, so it is answered unchanged without touching the database. Every other source
+(ConfirmSignUp, and any AWS adds) runs the idempotent onboarding service, so a replay
+or a source that reaches an onboarded user changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from outbox.services import inline_budget
+from tenants.services import profile_onboard
+from triggers.events import INVITATION_CODE_KEYS, CognitoEvent
+from triggers.lambda_handler import handler_for
+
+logger = logging.getLogger("gatehouse.triggers")
+
+NOT_ONBOARDING = frozenset({"PostConfirmation_ConfirmForgotPassword"})
+
+
+def handle(event: CognitoEvent) -> dict[str, Any]:
+    if event.trigger_source in NOT_ONBOARDING:
+        return event.respond()
+    attributes = event.user_attributes
+    if not event.sub:
+        # Real events always carry the sub; without it onboarding cannot be idempotent.
+        # The user's first sign-in onboards them instead (docs/triggers.md).
+        logger.warning("post confirmation without a sub: onboarding left to the first sign-in")
+        return event.respond()
+    # Side effects run after commit, inside this budget; what does not fit stays queued.
+    with inline_budget():
+        profile_onboard(
+            sub=event.sub,
+            username=event.user_name,
+            email=event.email,
+            user_pool_id=event.user_pool_id,
+            given_name=attributes.get("given_name", ""),
+            family_name=attributes.get("family_name", ""),
+            invitation_code=event.client_metadata_value(*INVITATION_CODE_KEYS),
+            # Analytics only: never a source of company, role or permission.
+            source=event.client_metadata_value("source", "utm_source"),
+            campaign=event.client_metadata_value("campaign", "utm_campaign"),
+            referrer=event.client_metadata_value("referrer", "utm_referrer"),
+        )
+    return event.respond()
+
+
+handler = handler_for("PostConfirmation")
