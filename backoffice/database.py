@@ -37,6 +37,7 @@ def embedded_database_url(base_dir: Path) -> str:
 
 
 def database_config(env: environ.Env, base_dir: Path) -> dict[str, Any]:
+    """Django's DATABASES["default"] from the environment (DATABASE_URL, DB_* variables)."""
     url = env.str("DATABASE_URL", default="")
     if not url:
         url = embedded_database_url(base_dir)
@@ -53,8 +54,10 @@ def database_config(env: environ.Env, base_dir: Path) -> dict[str, Any]:
     options.setdefault("prepare_threshold", None)
     statement_timeout_ms = env.int("DB_STATEMENT_TIMEOUT_MS", default=3000)
     if statement_timeout_ms and not env.bool("DB_BEHIND_PROXY", default=False):
-        # A startup parameter, not a SET after connect. Behind RDS Proxy configure it on
-        # the role instead (ALTER ROLE ... SET statement_timeout), see README.
+        # A startup parameter, not a SET after connect. Behind RDS Proxy nothing session-level
+        # is sent at all, not even startup options: set statement_timeout and TimeZone on the
+        # database role instead (ALTER ROLE ... SET), see docs/rds-proxy.md. With the role's
+        # TimeZone equal to settings.TIME_ZONE, Django's backend skips its set_config too.
         options.setdefault("options", f"-c statement_timeout={statement_timeout_ms}")
     config["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=600)
     # A connection frozen with the Lambda container may be dead on thaw: ping before use.

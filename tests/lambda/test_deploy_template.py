@@ -1,0 +1,85 @@
+"""deploy/template.yaml passes cfn-lint and wires every trigger family Gatehouse answers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from triggers.registry import FAMILIES
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "template.yaml"
+
+# triggerSource family -> the user pool's LambdaConfig key that makes Cognito send it.
+LAMBDA_CONFIG_KEY = {
+    "PreSignUp": "PreSignUp",
+    "PostConfirmation": "PostConfirmation",
+    "PreAuthentication": "PreAuthentication",
+    "PostAuthentication": "PostAuthentication",
+    "TokenGeneration": "PreTokenGenerationConfig",
+    "CustomMessage": "CustomMessage",
+    "DefineAuthChallenge": "DefineAuthChallenge",
+    "CreateAuthChallenge": "CreateAuthChallenge",
+    "VerifyAuthChallengeResponse": "VerifyAuthChallengeResponse",
+    "UserMigration": "UserMigration",
+}
+
+
+def _template() -> dict:
+    from cfnlint.decode import decode
+
+    template, errors = decode(str(TEMPLATE))
+    assert errors == []
+    return template
+
+
+def test_cfn_lint_passes() -> None:
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("cfn-lint")), str(TEMPLATE)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+def test_every_trigger_family_reaches_the_trigger_function() -> None:
+    config = _template()["Resources"]["UserPool"]["Properties"]["LambdaConfig"]
+
+    assert sorted(LAMBDA_CONFIG_KEY[family] for family in FAMILIES) == sorted(config)
+    assert config["PreTokenGenerationConfig"] == {
+        "LambdaArn": {"Fn::GetAtt": ["TriggerFunction", "Arn"]},
+        "LambdaVersion": {"Ref": "PreTokenGenerationVersion"},
+    }
+    assert all(
+        value == {"Fn::GetAtt": ["TriggerFunction", "Arn"]}
+        for key, value in config.items()
+        if key != "PreTokenGenerationConfig"
+    )
+
+
+def test_pre_token_generation_defaults_to_v2_and_offers_v1_and_v3() -> None:
+    parameter = _template()["Parameters"]["PreTokenGenerationVersion"]
+
+    assert (parameter["Default"], parameter["AllowedValues"]) == ("V2_0", ["V1_0", "V2_0", "V3_0"])
+
+
+def test_cognito_permissions_name_this_pool_only_and_ses_allows_sending_only() -> None:
+    resources = _template()["Resources"]
+    cognito = resources["CognitoSideEffectsPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    ses = resources["SesSendPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+
+    assert [s["Resource"] for s in cognito] == [{"Fn::GetAtt": ["UserPool", "Arn"]}]
+    assert all(
+        a.startswith("cognito-idp:Admin") or a == "cognito-idp:CreateGroup" for a in cognito[0]["Action"]
+    )
+    assert [s["Action"] for s in ses] == [["ses:SendEmail", "ses:SendRawEmail"]]
+    assert "*" not in str(cognito) + str(ses)
+
+
+def test_the_app_client_allows_password_and_custom_auth() -> None:
+    flows = _template()["Resources"]["UserPoolClient"]["Properties"]["ExplicitAuthFlows"]
+
+    assert {"ALLOW_USER_PASSWORD_AUTH", "ALLOW_CUSTOM_AUTH"} <= set(flows)
