@@ -7,19 +7,29 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Variables of the test process that would change what a fresh Django process does.
+_OURS = {
+    "SECRET_KEY",
+    "GATEHOUSE_ENV",
+    "DEBUG",
+    "DJANGO_SETTINGS_MODULE",
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
+    "ENV_FILE",
+}
+
+
+def clean_environ():
+    return {k: v for k, v in os.environ.items() if k not in _OURS}
+
 
 def run_django(code, **env):
-    base = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"SECRET_KEY", "GATEHOUSE_ENV", "DEBUG", "DJANGO_SETTINGS_MODULE"}
-    }
+    base = clean_environ()
     base["ENV_FILE"] = ""  # a developer's .env must not leak into these checks
     base.update(env)
     base["DJANGO_SETTINGS_MODULE"] = "backoffice.settings"
     return subprocess.run(
         [sys.executable, "-c", code],
-        cwd=ROOT / "tests" / "..",
+        cwd=ROOT,
         env=base,
         capture_output=True,
         text=True,
@@ -74,7 +84,7 @@ def test_check_deploy_is_clean_with_production_settings():
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,
         env={
-            **{k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE", "DEBUG"}},
+            **clean_environ(),
             "GATEHOUSE_ENV": "production",
             "ENV_FILE": "",
             "SECRET_KEY": "a-long-random-production-secret-key-with-enough-entropy-1234567890",
