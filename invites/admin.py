@@ -1,21 +1,31 @@
 from __future__ import annotations
 
+import csv
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.contrib.admin.options import ActionLocation
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
 
+from invites.forms import BulkInvitationForm, CognitoInvitationForm
 from invites.models import Invitation, InvitationStatus, SignupPolicy, SignupRefusal
 from invites.services import (
+    invitation_bulk_create,
     invitation_create,
+    invitation_create_cognito_user,
     invitation_extend,
     invitation_resend,
     invitation_revoke,
+    invitation_rows_parse,
     invitation_validate,
+    invitations_export_rows,
 )
 
 
@@ -71,14 +81,22 @@ class InvitationAdmin(admin.ModelAdmin):
         "status_badge",
         "expires_at",
         "times_sent",
+        "last_sent_at",
         "created_by",
         "accepted_at",
     ]
-    list_filter = [InvitationStatusFilter, "created_at"]
+    list_filter = [
+        InvitationStatusFilter,
+        ("created_by", admin.RelatedOnlyFieldListFilter),
+        "created_at",
+        "last_sent_at",
+    ]
     list_select_related = ["company", "role", "created_by"]
     search_fields = ["email", "company__name"]
     autocomplete_fields = ["company", "role"]
-    actions = ["revoke_selected", "resend_selected", "extend_selected"]
+    actions = ["revoke_selected", "resend_selected", "extend_selected", "export_selected"]
+    # Object tools: invite many, invite by creating the Cognito user.
+    change_list_template = "admin/invites/invitation/change_list.html"
     readonly_fields = [
         "email",
         "company",
@@ -93,6 +111,138 @@ class InvitationAdmin(admin.ModelAdmin):
         "times_sent",
         "last_sent_at",
     ]
+
+    def get_autocomplete_fields(self, request: HttpRequest) -> list[str]:
+        # Role autocomplete asks the role admin, which support staff may not open: a plain
+        # select of roles serves them.
+        if request.user.has_perm("tenants.view_role"):
+            return ["company", "role"]
+        return ["company"]
+
+    def get_actions(
+        self, request: HttpRequest, action_location: ActionLocation = ActionLocation.CHANGE_LIST
+    ) -> dict[str, Any]:
+        # Revoke, never delete: a revoked invitation keeps who sent it and when.
+        actions = super().get_actions(request, action_location)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def get_urls(self) -> list[Any]:
+        wrap = self.admin_site.admin_view
+        return [
+            path("bulk/", wrap(self.bulk_view), name="invites_invitation_bulk"),
+            path("cognito/", wrap(self.cognito_view), name="invites_invitation_cognito"),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        extra = {"cognito_configured": bool(settings.COGNITO_USER_POOL_ID), **(extra_context or {})}
+        return super().changelist_view(request, extra)
+
+    def _codes_page(self, request: HttpRequest, issued: list[Any], title: str) -> TemplateResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "issued": issued,
+            "title": title,
+        }
+        response = TemplateResponse(request, "admin/invites/invitation/bulk_codes.html", context)
+        # The page holds the only copy of the codes: never cache it.
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def bulk_view(self, request: HttpRequest) -> HttpResponse:
+        """Many invitations at once: a dry run shows every row's outcome, then create."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        if request.method != "POST":
+            form = BulkInvitationForm(initial={"company": request.GET.get("company")})
+            return self._bulk_page(request, form)
+        form = BulkInvitationForm(request.POST, request.FILES)
+        if not form.is_valid():
+            return self._bulk_page(request, form)
+        data = form.cleaned_data
+        try:
+            if "_create" not in request.POST:
+                rows = invitation_rows_parse(
+                    company=data["company"], text=data["text"], default_role=data["default_role"]
+                )
+                return self._bulk_page(request, form, rows=rows, text=data["text"])
+            result = invitation_bulk_create(
+                company=data["company"],
+                text=data["text"],
+                default_role=data["default_role"],
+                created_by=request.user,
+                send=data["send_email"],
+                all_or_none=data["on_bad_rows"] == "none",
+            )
+        except ValidationError as exc:
+            form.add_error("rows", exc)
+            return self._bulk_page(request, form)
+        if not result.written:
+            self.message_user(request, "Nothing was created: fix the rows marked below.", messages.ERROR)
+            return self._bulk_page(request, form, rows=result.rows, text=data["text"])
+        bad = len(result.bad_rows)
+        self.message_user(
+            request,
+            f"Created {len(result.issued)} invitation(s)" + (f"; skipped {bad} bad row(s)." if bad else "."),
+            messages.WARNING if bad else messages.SUCCESS,
+        )
+        return self._codes_page(request, result.issued, "Invitations created")
+
+    def _bulk_page(
+        self, request: HttpRequest, form: BulkInvitationForm, rows: Any = None, text: str = ""
+    ) -> TemplateResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Invite many",
+            "form": form,
+            "rows": rows,
+            "text": text,
+            "good": sum(1 for row in rows or [] if row.ok),
+            "bad": sum(1 for row in rows or [] if not row.ok),
+        }
+        return TemplateResponse(request, "admin/invites/invitation/bulk.html", context)
+
+    def cognito_view(self, request: HttpRequest) -> HttpResponse:
+        """Invite by creating the Cognito user; Cognito sends the temporary password."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = CognitoInvitationForm(request.POST or None, initial={"company": request.GET.get("company")})
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                issued = invitation_create_cognito_user(
+                    company=data["company"],
+                    email=data["email"],
+                    role=data["role"],
+                    created_by=request.user,
+                    expires_at=data["expires_at"],
+                )
+            except ValidationError as exc:
+                if hasattr(exc, "error_dict"):
+                    for name, errors in exc.error_dict.items():
+                        form.add_error(name if name in form.fields else None, errors)
+                else:
+                    form.add_error(None, exc)
+            else:
+                invitation = issued.invitation
+                profile = invitation.accepted_by
+                self.message_user(
+                    request,
+                    f"Created the Cognito user {invitation.email}; Cognito emails them a temporary "
+                    f"password. They are a member of {invitation.company} as {invitation.role.key}.",
+                )
+                return HttpResponseRedirect(reverse("admin:tenants_userprofile_change", args=[profile.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Invite by creating the Cognito user",
+            "form": form,
+            "cognito_configured": bool(settings.COGNITO_USER_POOL_ID),
+        }
+        return TemplateResponse(request, "admin/invites/invitation/cognito.html", context)
 
     def get_form(self, request: HttpRequest, obj: Invitation | None = None, **kwargs: Any) -> Any:
         if obj is None:
@@ -146,7 +296,7 @@ class InvitationAdmin(admin.ModelAdmin):
     def status_badge(self, obj: Invitation) -> str:
         return obj.status.label
 
-    @admin.action(description="Revoke selected invitations", permissions=["delete"])
+    @admin.action(description="Revoke selected invitations", permissions=["change"])
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet[Invitation]) -> None:
         revoked = sum(invitation_revoke(invitation=inv) for inv in queryset)
         self.message_user(
@@ -171,6 +321,25 @@ class InvitationAdmin(admin.ModelAdmin):
     def extend_selected(self, request: HttpRequest, queryset: QuerySet[Invitation]) -> None:
         extended = sum(invitation_extend(invitation=inv) for inv in queryset)
         self.message_user(request, f"Extended {extended} invitation(s).")
+
+    @admin.action(description="Export selected as CSV (no codes)", permissions=["view"])
+    def export_selected(self, request: HttpRequest, queryset: QuerySet[Invitation]) -> HttpResponse:
+        writer = csv.writer(_Echo())
+        response = StreamingHttpResponse(
+            (writer.writerow(row) for row in invitations_export_rows(queryset=queryset)),
+            content_type="text/csv; charset=utf-8",
+        )
+        response["Content-Disposition"] = (
+            f'attachment; filename="invitations-{timezone.now():%Y%m%d-%H%M}.csv"'
+        )
+        return response
+
+
+class _Echo:
+    """A file-like object whose write returns the line, for streaming csv.writer output."""
+
+    def write(self, value: str) -> str:
+        return value
 
 
 @admin.register(SignupPolicy)

@@ -28,6 +28,7 @@ from tenants.services import normalize_email
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ0123456789"
 CODE_GROUPS = 4
 CODE_GROUP_LEN = 4  # 16 symbols of 32 = 80 bits
+EMAIL_MAX_LENGTH = 254  # Invitation.email's column
 
 
 class InvitationError(Exception):
@@ -91,6 +92,9 @@ def invitation_validate(*, company: Company, email: str, role: Role) -> str:
         validate_email(email)
     except ValidationError:
         errors["email"] = "Enter a valid email address."
+    if len(email) > EMAIL_MAX_LENGTH:
+        # validate_email allows 320; the column holds 254 (RFC 5321's path limit).
+        errors["email"] = f"The address is longer than {EMAIL_MAX_LENGTH} characters."
     if role.company_id not in (None, company.pk):
         errors["role"] = f"The role {role.key} belongs to another company."
     if not errors and (Invitation.objects.pending().filter(company=company, email=email).exists()):
@@ -363,6 +367,11 @@ def _parse_expiry(value: str) -> datetime:
         raise ValueError(f"expiry {value!r} is not a date like 2026-12-31") from exc
     if timezone.is_naive(parsed):
         parsed = parsed.replace(tzinfo=UTC)
+    try:
+        parsed.astimezone(UTC)
+    except OverflowError as exc:
+        # 9999-12-31T23:59-14:00 is year 10000 in UTC: Postgres stores it, Python cannot read it.
+        raise ValueError(f"expiry {value[:40]} is too far in the future") from exc
     if parsed <= timezone.now():
         raise ValueError(f"expiry {value} is in the past")
     return parsed
@@ -433,6 +442,9 @@ def invitation_rows_parse(
             validate_email(email)
         except ValidationError:
             problems.append(f"{cells[0][:80]!r} is not an email address")
+        else:
+            if len(email) > EMAIL_MAX_LENGTH:
+                problems.append(f"the address is longer than {EMAIL_MAX_LENGTH} characters")
         if role is None:
             problems.append(f"no role {role_key!r} for {company}" if role_key else "no role given")
         if expiry_text:

@@ -3,16 +3,22 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin
-from django.db.models import Count, QuerySet
-from django.http import HttpRequest
-from django.utils.html import format_html, format_html_join
-
-from invites.models import Invitation
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 
 # Registered in their own modules.
-from tenants import admin_legacy  # noqa: F401
-from tenants.emails import TemplateProblem, render_source, sample_context, validate_template
+from tenants import (
+    admin_legacy,  # noqa: F401
+    admin_views,
+)
+from tenants.admin_forms import RoleChangeForm, SuspendForm
+from tenants.emails import TemplateProblem, validate_template
 from tenants.models import (
     ActivityEvent,
     AppClient,
@@ -24,10 +30,12 @@ from tenants.models import (
     KnownDevice,
     RateLimitCounter,
     Role,
+    Status,
     UserProfile,
     Workspace,
 )
-from tenants.selectors import company_flag_report, email_template_source
+from tenants.selectors import email_template_source
+from tenants.services import StaffActionError, profile_change_role, profile_reactivate, profile_suspend
 
 
 class CompanyDomainInline(admin.TabularInline):
@@ -50,41 +58,6 @@ class FlagOverrideInline(admin.TabularInline):
     fields = ["flag", "enabled", "note"]
 
 
-class MemberInline(admin.TabularInline):
-    model = UserProfile
-    fk_name = "company"
-    extra = 0
-    max_num = 0
-    can_delete = False
-    show_change_link = True
-    fields = ["email", "full_name", "role", "status", "last_login_at"]
-    readonly_fields = fields
-    verbose_name_plural = "members"
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[UserProfile]:
-        return super().get_queryset(request).select_related("role")
-
-    def full_name(self, obj: UserProfile) -> str:
-        return obj.full_name
-
-
-class CompanyInvitationInline(admin.TabularInline):
-    model = Invitation
-    extra = 0
-    max_num = 0
-    can_delete = False
-    show_change_link = True
-    fields = ["email", "role", "status", "expires_at", "times_sent", "accepted_at"]
-    readonly_fields = fields
-    verbose_name_plural = "invitations"
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Invitation]:
-        return super().get_queryset(request).select_related("role")
-
-    def status(self, obj: Invitation) -> str:
-        return obj.status.label
-
-
 @admin.register(Company)
 class CompanyAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "status", "subscription_tier", "member_count", "seat_limit", "created_at"]
@@ -92,8 +65,10 @@ class CompanyAdmin(admin.ModelAdmin):
     search_fields = ["name", "slug", "domains__domain"]
     prepopulated_fields = {"slug": ["name"]}
     autocomplete_fields = ["default_role"]
-    readonly_fields = ["effective_flags", "created_at", "updated_at"]
-    inlines = [CompanyDomainInline, RoleInline, FlagOverrideInline, MemberInline, CompanyInvitationInline]
+    readonly_fields = ["created_at", "updated_at"]
+    inlines = [CompanyDomainInline, RoleInline, FlagOverrideInline]
+    # The overview (seats, members, invitations, flags, activity) sits above the form.
+    change_form_template = "admin/tenants/company/change_form.html"
     fieldsets = [
         (None, {"fields": ["name", "slug", "status", "subscription_tier"]}),
         ("Limits", {"fields": ["seat_limit", "project_limit", "default_role", "ip_allowlist"]}),
@@ -101,39 +76,37 @@ class CompanyAdmin(admin.ModelAdmin):
             "Email branding",
             {"fields": ["brand_display_name", "brand_sender_name", "brand_logo_url", "brand_accent_color"]},
         ),
-        ("Feature flags", {"fields": ["effective_flags"]}),
         ("History", {"fields": ["created_at", "updated_at"]}),
     ]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Company]:
-        return super().get_queryset(request).annotate(_member_count=Count("members", distinct=True))
+        # A correlated count is computed for the rows of the page only, not for every
+        # company joined with every member.
+        members = (
+            UserProfile.objects.filter(company=OuterRef("pk"))
+            .order_by()
+            .values("company")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(_member_count=Coalesce(Subquery(members, output_field=IntegerField()), Value(0)))
+        )
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        company = self.get_object(request, object_id)
+        extra = dict(extra_context or {})
+        if company is not None:
+            extra["overview"] = admin_views.company_overview(company=company)
+        return super().change_view(request, object_id, form_url, extra)
 
     @admin.display(description="members", ordering="_member_count")
     def member_count(self, obj: Company) -> int:
         return getattr(obj, "_member_count", 0)
-
-    @admin.display(description="effective feature flags")
-    def effective_flags(self, obj: Company) -> str:
-        if obj.pk is None:
-            return "Saved companies show their flags here."
-        rows = [
-            (
-                d.key,
-                "on" if d.enabled else "off",
-                {
-                    "override": "company override",
-                    "tier": f"{obj.subscription_tier} tier",
-                    "default": "flag default",
-                }[d.reason],
-            )
-            for d in company_flag_report(company=obj)
-        ]
-        if not rows:
-            return "No feature flags defined."
-        return format_html(
-            "<table><tr><th>flag</th><th>value</th><th>decided by</th></tr>{}</table>",
-            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", rows),
-        )
 
 
 @admin.register(CompanyDomain)
@@ -190,12 +163,17 @@ class UserProfileAdmin(admin.ModelAdmin):
     list_filter = ["status", "onboarding_step", "migrated_from_legacy", "company__subscription_tier"]
     list_select_related = ["company", "role"]
     search_fields = ["email", "username", "cognito_sub", "given_name", "family_name", "company__name"]
-    autocomplete_fields = ["company", "role"]
-    # Cognito owns identity; Gatehouse owns company, role and status.
+    actions = ["suspend_selected", "reactivate_selected"]
+    change_form_template = "admin/tenants/userprofile/change_form.html"
+    # Cognito owns identity. Company, role and status change only through the staff actions
+    # (suspend, reactivate, change role), which keep Cognito in step and leave history.
     readonly_fields = [
         "cognito_sub",
         "username",
         "email",
+        "company",
+        "role",
+        "status",
         "signup_source",
         "signup_campaign",
         "signup_referrer",
@@ -222,6 +200,107 @@ class UserProfileAdmin(admin.ModelAdmin):
     @admin.display(description="name")
     def full_name(self, obj: UserProfile) -> str:
         return obj.full_name
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Profiles come from Cognito (sign-up, migration, AdminCreateUser invitations).
+        return False
+
+    def get_urls(self) -> list[Any]:
+        wrap = self.admin_site.admin_view
+        return [
+            path("<path:object_id>/suspend/", wrap(self.suspend_view), name="tenants_userprofile_suspend"),
+            path(
+                "<path:object_id>/reactivate/",
+                wrap(self.reactivate_view),
+                name="tenants_userprofile_reactivate",
+            ),
+            path("<path:object_id>/role/", wrap(self.role_view), name="tenants_userprofile_role"),
+            *super().get_urls(),
+        ]
+
+    def _profile_for_action(self, request: HttpRequest, object_id: str) -> UserProfile:
+        profile = get_object_or_404(UserProfile.objects.select_related("company", "role"), pk=object_id)
+        if not self.has_change_permission(request, profile):
+            raise PermissionDenied
+        return profile
+
+    def _action_page(
+        self, request: HttpRequest, profile: UserProfile, title: str, form: forms.Form, button: str
+    ) -> TemplateResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": profile,
+            "title": title,
+            "form": form,
+            "button": button,
+            "cognito_configured": bool(admin_views.cognito_pool_configured()),
+        }
+        return TemplateResponse(request, "admin/tenants/userprofile/action.html", context)
+
+    def _back(self, profile: UserProfile) -> HttpResponseRedirect:
+        return HttpResponseRedirect(reverse("admin:tenants_userprofile_change", args=[profile.pk]))
+
+    def suspend_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        profile = self._profile_for_action(request, object_id)
+        form = SuspendForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            if profile_suspend(profile=profile, actor=request.user, reason=form.cleaned_data["reason"]):
+                self.message_user(request, f"{profile} is suspended; Cognito will disable and sign them out.")
+            else:
+                self.message_user(request, f"{profile} was already suspended.", messages.WARNING)
+            return self._back(profile)
+        return self._action_page(request, profile, f"Suspend {profile}", form, "Suspend")
+
+    def reactivate_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        profile = self._profile_for_action(request, object_id)
+        form = forms.Form(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            if profile_reactivate(profile=profile, actor=request.user):
+                self.message_user(request, f"{profile} is active again; Cognito will enable them.")
+            else:
+                self.message_user(request, f"{profile} was already active.", messages.WARNING)
+            return self._back(profile)
+        return self._action_page(request, profile, f"Reactivate {profile}", form, "Reactivate")
+
+    def role_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        profile = self._profile_for_action(request, object_id)
+        if profile.company_id is None:
+            self.message_user(
+                request, "This user belongs to no company, so they cannot hold a role.", messages.ERROR
+            )
+            return self._back(profile)
+        form = RoleChangeForm(request.POST or None, profile=profile)
+        if request.method == "POST" and form.is_valid():
+            role = form.cleaned_data["role"]
+            try:
+                changed = profile_change_role(profile=profile, role=role, actor=request.user)
+            except StaffActionError as error:
+                form.add_error("role", str(error))
+            else:
+                if changed:
+                    self.message_user(request, f"{profile} is now {role.key}; their Cognito group follows.")
+                else:
+                    self.message_user(
+                        request, f"{profile} already had the role {role.key}.", messages.WARNING
+                    )
+                return self._back(profile)
+        return self._action_page(request, profile, f"Change the role of {profile}", form, "Change role")
+
+    @admin.action(description="Suspend (disable in Cognito, sign out everywhere)", permissions=["change"])
+    def suspend_selected(self, request: HttpRequest, queryset: QuerySet[UserProfile]) -> None:
+        done = sum(
+            profile_suspend(profile=p, actor=request.user) for p in queryset.filter(status=Status.ACTIVE)
+        )
+        self.message_user(request, f"Suspended {done} user(s); the others were already suspended.")
+
+    @admin.action(description="Reactivate (enable in Cognito)", permissions=["change"])
+    def reactivate_selected(self, request: HttpRequest, queryset: QuerySet[UserProfile]) -> None:
+        done = sum(
+            profile_reactivate(profile=p, actor=request.user)
+            for p in queryset.filter(status=Status.SUSPENDED)
+        )
+        self.message_user(request, f"Reactivated {done} user(s); the others were already active.")
 
 
 @admin.register(Workspace)
@@ -263,7 +342,12 @@ class EmailTemplateAdmin(admin.ModelAdmin):
     list_select_related = ["company", "updated_by"]
     search_fields = ["subject", "company__name"]
     autocomplete_fields = ["company"]
-    readonly_fields = ["preview", "updated_at", "updated_by"]
+    readonly_fields = ["updated_at", "updated_by"]
+    # The preview frame and the "send a test" button sit under the form.
+    change_form_template = "admin/tenants/emailtemplate/change_form.html"
+
+    class Media:
+        js = ["gatehouse/template_preview.js"]
 
     def save_model(self, request: HttpRequest, obj: EmailTemplate, form: Any, change: bool) -> None:
         obj.updated_by = request.user  # type: ignore[assignment]
@@ -285,30 +369,43 @@ class EmailTemplateAdmin(admin.ModelAdmin):
             )
         return initial
 
-    @admin.display(description="preview with sample data")
-    def preview(self, obj: EmailTemplate) -> str:
-        if obj.pk is None:
-            return "Save to see a preview."
-        from tenants.emails import TemplateSource
-        from tenants.selectors import company_email_context
+    def get_urls(self) -> list[Any]:
+        wrap = self.admin_site.admin_view
+        return [
+            path("preview/", wrap(self.preview_view), name="tenants_emailtemplate_preview"),
+            path(
+                "<path:object_id>/send-test/",
+                wrap(self.send_test_view),
+                name="tenants_emailtemplate_send_test",
+            ),
+            *super().get_urls(),
+        ]
 
-        source = TemplateSource(
-            obj.key, obj.language, obj.subject, obj.html_body, obj.text_body, obj.sms_body, "row"
-        )
-        context = sample_context(obj.key) | {"company": company_email_context(obj.company)}
-        try:
-            rendered = render_source(source, context)
-        except TemplateProblem as problem:
-            return format_html('<p class="errornote">{}</p>', "; ".join(problem.messages))
-        return format_html(
-            "<p><strong>Subject:</strong> {}</p>"
-            '<iframe sandbox="" title="HTML preview" class="gatehouse-preview" srcdoc="{}"></iframe>'
-            "<pre style='white-space:pre-wrap'>{}</pre>{}",
-            rendered.subject,
-            rendered.html_body,
-            rendered.text_body,
-            format_html("<p><strong>SMS:</strong> {}</p>", rendered.sms_body) if rendered.sms_body else "",
-        )
+    def preview_view(self, request: HttpRequest) -> HttpResponse:
+        """The form's current fields rendered with sample data, for the sandboxed preview frame."""
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        if request.method != "POST":
+            return admin_views.email_preview_response(request, None)
+        return admin_views.email_preview_response(request, request.POST)
+
+    def send_test_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Queue the saved template, rendered with sample data, to the staff member's own address."""
+        template = get_object_or_404(EmailTemplate.objects.select_related("company"), pk=object_id)
+        if not self.has_change_permission(request, template):
+            raise PermissionDenied
+        back = HttpResponseRedirect(reverse("admin:tenants_emailtemplate_change", args=[template.pk]))
+        if request.method != "POST":
+            return back
+        to = getattr(request.user, "email", "")
+        if not to:
+            self.message_user(
+                request, "Your staff account has no email address to send the test to.", messages.ERROR
+            )
+            return back
+        admin_views.email_send_test(template=template, to=to)
+        self.message_user(request, f"A test of the saved version is on its way to {to}.")
+        return back
 
 
 @admin.register(AppClient)

@@ -334,6 +334,10 @@ def _onboard_membership(*, profile: UserProfile, username: str, invitation_code:
     invitation = invitation_reserved_for(username=username)
     if invitation is None and invitation_code:
         invitation = invitation_find(code=invitation_code)
+        if invitation is not None and invitation.reserved_for_username not in ("", username):
+            # The code is clientMetadata (the client's); pre sign-up bound this invitation to
+            # another Cognito user, and a code never moves it (tests/reliability/test_concurrency).
+            invitation = None
     if invitation is None:
         invitation = invitation_pending_for_email(email=profile.email)
         if invitation is not None and invitation.reserved_for_username not in ("", username):

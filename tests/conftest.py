@@ -106,3 +106,7 @@ def admin_client(db: None, django_user_model: Any) -> Client:
     client = Client()
     client.force_login(user)
     return client
+
+
+# Every test fails when Gatehouse logs an email, code, password or hash (tests/log_hygiene.py).
+pytest_plugins = ["tests.log_hygiene"]

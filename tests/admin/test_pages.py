@@ -105,3 +105,43 @@ def test_changelist_query_counts_stay_flat_as_rows_grow(admin_client, acme, role
     populate(acme, roles, 12)
     large = {url: count_queries(admin_client, url) for url in urls}
     assert large == small
+
+
+def our_pages(profile_pk):
+    return [
+        reverse("gatehouse_dashboard"),
+        reverse("gatehouse_try_trigger"),
+        reverse("admin:invites_invitation_bulk"),
+        reverse("admin:invites_invitation_cognito"),
+        reverse("admin:tenants_emailtemplate_preview"),
+        reverse("admin:tenants_userprofile_suspend", args=[profile_pk]),
+        reverse("admin:tenants_userprofile_reactivate", args=[profile_pk]),
+        reverse("admin:tenants_userprofile_role", args=[profile_pk]),
+    ]
+
+
+def test_our_own_pages_render(admin_client, acme, roles):
+    populate(acme, roles, 2)
+    for url in our_pages(UserProfile.objects.first().pk):
+        assert admin_client.get(url).status_code == 200, url
+
+
+def test_company_page_and_dashboard_queries_stay_flat_as_members_grow(admin_client, acme, roles):
+    populate(acme, roles, 2)
+    urls = [reverse("admin:tenants_company_change", args=[acme.pk]), reverse("gatehouse_dashboard")]
+    small = {url: count_queries(admin_client, url) for url in urls}
+    populate(acme, roles, 12)
+    large = {url: count_queries(admin_client, url) for url in urls}
+    assert large == small
+
+
+def test_company_page_shows_seats_and_links_instead_of_every_member(admin_client, acme, roles):
+    populate(acme, roles, 12)
+    response = admin_client.get(reverse("admin:tenants_company_change", args=[acme.pk]))
+    overview = response.context["overview"]
+    assert (overview.members, overview.seat_limit, overview.seats_free) == (12, 10, 0)
+    assert len(overview.recent_members) == 10
+    assert overview.pending_invitations == 12
+    assert overview.links["members"] == f"/admin/tenants/userprofile/?company__id__exact={acme.pk}"
+    members_page = admin_client.get(overview.links["members"])
+    assert members_page.context["cl"].result_count == 12

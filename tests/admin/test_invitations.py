@@ -1,0 +1,262 @@
+"""Invitations in bulk (dry run, all-or-none, good rows only), export, and by creating the Cognito user."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from django.utils import timezone
+
+from invites.models import Invitation
+from invites.services import (
+    invitation_bulk_create,
+    invitation_create,
+    invitation_create_cognito_user,
+    invitation_rows_parse,
+)
+from outbox.aws import client
+from outbox.models import SideEffect
+from tenants.models import UserProfile
+
+pytestmark = pytest.mark.django_db
+
+NEXT_YEAR = timezone.now().year + 1
+BAD_PASTE = f"""email,role,expires
+ana@acme.com,ADMIN,{NEXT_YEAR}-06-30
+not-an-email,USER
+bob@acme.com,NOPE
+ana@acme.com,USER
+cy@acme.com,USER,2001-01-01
+dee@acme.com
+"""
+
+
+def test_dry_run_reports_every_bad_row_with_its_line_and_reason(acme, roles):
+    rows = invitation_rows_parse(company=acme, text=BAD_PASTE)
+
+    assert [(r.line, r.email, r.error) for r in rows] == [
+        (2, "ana@acme.com", ""),
+        (3, "not-an-email", "'not-an-email' is not an email address"),
+        (4, "bob@acme.com", "no role 'NOPE' for Acme"),
+        (5, "ana@acme.com", "same email as line 2"),
+        (6, "cy@acme.com", "expiry 2001-01-01 is in the past"),
+        (7, "dee@acme.com", "no role given"),
+    ]
+    assert rows[0].expires_at == datetime(NEXT_YEAR, 6, 30, 23, 59, 59, tzinfo=UTC)
+    assert Invitation.objects.count() == 0
+
+
+def test_default_role_and_existing_invitations_and_members(acme, roles):
+    invitation_create(company=acme, email="pending@acme.com", role=roles["USER"])
+    UserProfile.objects.create(cognito_sub="s", username="u", email="member@acme.com", company=acme)
+
+    rows = invitation_rows_parse(
+        company=acme,
+        text="pending@acme.com\nmember@acme.com\nNew@Acme.com;admin",
+        default_role=roles["USER"],
+    )
+
+    assert [(r.email, r.role_key, r.error) for r in rows] == [
+        ("pending@acme.com", "USER", "already has a pending invitation"),
+        ("member@acme.com", "USER", "already a member"),
+        ("new@acme.com", "ADMIN", ""),
+    ]
+
+
+def test_all_or_none_writes_nothing_when_a_row_is_bad(acme, roles):
+    result = invitation_bulk_create(company=acme, text=BAD_PASTE, all_or_none=True, send=True)
+
+    assert result.written is False
+    assert result.issued == []
+    assert len(result.bad_rows) == 5
+    assert Invitation.objects.count() == 0
+    assert SideEffect.objects.count() == 0
+
+
+def test_good_rows_only_creates_them_and_reports_the_rest(acme, roles, admin_user):
+    result = invitation_bulk_create(
+        company=acme, text=BAD_PASTE, all_or_none=False, created_by=admin_user, send=True
+    )
+
+    assert result.written is True
+    assert [i.invitation.email for i in result.issued] == ["ana@acme.com"]
+    assert [r.line for r in result.bad_rows] == [3, 4, 5, 6, 7]
+    invitation = Invitation.objects.get()
+    assert (invitation.email, invitation.role.key, invitation.created_by, invitation.times_sent) == (
+        "ana@acme.com",
+        "ADMIN",
+        admin_user,
+        1,
+    )
+    assert SideEffect.objects.get().payload["to"] == "ana@acme.com"
+
+
+def test_a_row_that_went_stale_after_the_dry_run_rolls_back_everything(acme, roles, monkeypatch):
+    # Another staff member invites the second person between the check and the insert.
+    import invites.services as services
+
+    real_create = services.invitation_create
+
+    def racing_create(**kwargs):
+        if kwargs["email"] == "b@acme.com":
+            real_create(company=acme, email="b@acme.com", role=roles["USER"])
+        return real_create(**kwargs)
+
+    monkeypatch.setattr(services, "invitation_create", racing_create)
+
+    result = invitation_bulk_create(company=acme, text="a@acme.com,USER\nb@acme.com,USER", all_or_none=True)
+
+    assert result.written is False
+    assert [r.error for r in result.rows] == ["", "b@acme.com already has a pending invitation to Acme."]
+    assert Invitation.objects.count() == 0
+
+
+def test_too_many_rows_is_one_clear_error(acme, roles):
+    from django.core.exceptions import ValidationError
+
+    text = "\n".join(f"u{i}@acme.com,USER" for i in range(1001))
+    with pytest.raises(ValidationError, match="1001 rows; at most 1000"):
+        invitation_rows_parse(company=acme, text=text)
+
+
+def test_bulk_page_dry_run_then_create_shows_codes_once(admin_client, acme, roles):
+    url = reverse("admin:invites_invitation_bulk")
+    upload = SimpleUploadedFile("people.csv", b"\xef\xbb\xbfemail,role\nx@acme.com,USER\ny@acme.com,ADMIN\n")
+    dry = admin_client.post(
+        url, {"company": acme.pk, "csv_file": upload, "on_bad_rows": "none", "_preview": "1"}
+    )
+    assert dry.status_code == 200
+    assert [r.email for r in dry.context["rows"]] == ["x@acme.com", "y@acme.com"]
+    assert Invitation.objects.count() == 0
+
+    created = admin_client.post(
+        url,
+        {"company": acme.pk, "rows": dry.context["text"], "on_bad_rows": "none", "_create": "1"},
+    )
+
+    assert created.status_code == 200
+    assert "no-store" in created["Cache-Control"]
+    codes = [item.code for item in created.context["issued"]]
+    assert len(codes) == 2
+    for code in codes:
+        assert code in created.content.decode()
+    assert sorted(Invitation.objects.values_list("email", flat=True)) == ["x@acme.com", "y@acme.com"]
+    assert SideEffect.objects.count() == 0  # send_email not ticked
+
+
+def test_bulk_page_with_a_bad_row_and_all_or_none_creates_nothing(admin_client, acme, roles):
+    response = admin_client.post(
+        reverse("admin:invites_invitation_bulk"),
+        {"company": acme.pk, "rows": "ok@acme.com,USER\nbad,USER", "on_bad_rows": "none", "_create": "1"},
+    )
+    assert response.status_code == 200
+    assert "Nothing was created" in response.content.decode()
+    assert [r.error for r in response.context["rows"]] == ["", "'bad' is not an email address"]
+    assert Invitation.objects.count() == 0
+
+
+def test_export_has_no_codes_and_defuses_formulas(admin_client, acme, roles, admin_user):
+    issued = invitation_create(company=acme, email="x@acme.com", role=roles["USER"], created_by=admin_user)
+    invitation_create(company=acme, email="=cmd@acme.com", role=roles["USER"])
+
+    response = admin_client.post(
+        reverse("admin:invites_invitation_changelist"),
+        {
+            "action": "export_selected",
+            "_selected_action": list(Invitation.objects.values_list("pk", flat=True)),
+        },
+    )
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    body = b"".join(response.streaming_content).decode()
+    rows = list(csv.reader(io.StringIO(body)))
+    assert rows[0] == [
+        "email",
+        "company",
+        "role",
+        "status",
+        "created_at",
+        "created_by",
+        "expires_at",
+        "times_sent",
+        "last_sent_at",
+        "accepted_at",
+        "revoked_at",
+    ]
+    assert [[*r[:4], r[5]] for r in rows[1:]] == [
+        ["x@acme.com", "acme", "USER", "pending", "admin"],
+        ["'=cmd@acme.com", "acme", "USER", "pending", ""],
+    ]
+    assert issued.code not in body
+    assert issued.invitation.code_hash not in body
+
+
+def test_invitation_list_filters_by_sender_and_status(admin_client, acme, roles, admin_user):
+    invitation_create(company=acme, email="a@acme.com", role=roles["USER"], created_by=admin_user)
+    revoked = invitation_create(company=acme, email="b@acme.com", role=roles["USER"]).invitation
+    Invitation.objects.filter(pk=revoked.pk).update(revoked_at=timezone.now())
+    url = reverse("admin:invites_invitation_changelist")
+
+    by_sender = admin_client.get(url, {"created_by__id__exact": admin_user.pk})
+    assert [i.email for i in by_sender.context["cl"].result_list] == ["a@acme.com"]
+    by_status = admin_client.get(url, {"status": "revoked"})
+    assert [i.email for i in by_status.context["cl"].result_list] == ["b@acme.com"]
+
+
+def test_create_cognito_user_binds_the_profile_at_once(
+    cognito_pool, acme, roles, admin_user, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        issued = invitation_create_cognito_user(
+            company=acme, email="New.Person@Acme.com", role=roles["ADMIN"], created_by=admin_user
+        )
+
+    cognito = client("cognito-idp")
+    user = cognito.admin_get_user(UserPoolId=cognito_pool, Username="new.person@acme.com")
+    attributes = {a["Name"]: a["Value"] for a in user["UserAttributes"]}
+    assert attributes["email"] == "new.person@acme.com"
+    assert attributes["email_verified"] == "true"
+    assert user["UserStatus"] == "FORCE_CHANGE_PASSWORD"
+    profile = UserProfile.objects.get()
+    assert (profile.cognito_sub, profile.company, profile.role) == (attributes["sub"], acme, roles["ADMIN"])
+    invitation = Invitation.objects.get()
+    assert (invitation.accepted_by, invitation.reserved_for_username) == (profile, "new.person@acme.com")
+    assert issued.invitation.pk == invitation.pk
+    groups = cognito.admin_list_groups_for_user(UserPoolId=cognito_pool, Username="new.person@acme.com")
+    assert [g["GroupName"] for g in groups["Groups"]] == ["ADMIN"]
+
+
+def test_create_cognito_user_that_exists_revokes_the_invitation(cognito_pool, acme, roles):
+    from django.core.exceptions import ValidationError
+
+    client("cognito-idp").admin_create_user(
+        UserPoolId=cognito_pool, Username="taken@acme.com", MessageAction="SUPPRESS"
+    )
+
+    with pytest.raises(ValidationError) as error:
+        invitation_create_cognito_user(company=acme, email="taken@acme.com", role=roles["USER"])
+
+    assert error.value.message_dict == {"email": ["taken@acme.com already has a Cognito account."]}
+    assert Invitation.objects.get().revoked_at is not None
+    assert UserProfile.objects.count() == 0
+
+
+def test_cognito_page_creates_the_user_and_opens_the_profile(cognito_pool, admin_client, acme, roles):
+    response = admin_client.post(
+        reverse("admin:invites_invitation_cognito"),
+        {"company": acme.pk, "email": "page@acme.com", "role": roles["USER"].pk},
+    )
+    profile = UserProfile.objects.get(email="page@acme.com")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:tenants_userprofile_change", args=[profile.pk])
+
+
+def test_expiry_given_as_a_datetime(acme, roles):
+    when = (timezone.now() + timedelta(days=3)).replace(microsecond=0)
+    rows = invitation_rows_parse(company=acme, text=f"a@acme.com,USER,{when.isoformat()}")
+    assert rows[0].expires_at == when
