@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from backoffice.db import existing_or_raise, insert_unless_exists
 from outbox.models import SideEffect, SideEffectKind, SideEffectStatus
 from tenants.models import Company, UserProfile
 
@@ -68,9 +69,13 @@ def side_effect_enqueue(
     run_inline: bool = True,
 ) -> SideEffect:
     """Store a side effect once per key; it runs after the surrounding transaction commits."""
-    side_effect, created = SideEffect.objects.get_or_create(
-        key=key[:200], defaults={"kind": kind, "payload": payload, "profile": profile}
-    )
+    key = key[:200]
+    side_effect = SideEffect(key=key, kind=kind, payload=payload, profile=profile)
+    # One INSERT ... ON CONFLICT (the key is unique): a replay, or a concurrent twin that
+    # committed first, inserts nothing and gets the stored row back.
+    created = insert_unless_exists(side_effect)
+    if not created:
+        side_effect = existing_or_raise(SideEffect.objects.filter(key=key).first(), what="side effect")
     if created:
         from outbox.tasks import perform_side_effect
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -112,29 +112,94 @@ def _check_tokens(source: str, field: str) -> None:
             name = token.contents.split()[0] if token.contents.split() else ""
             if name not in ALLOWED_TAGS:
                 raise TemplateProblem({field: f"The tag {{% {name} %}} is not allowed in emails."})
-        elif token.token_type == TokenType.VAR:
+        if token.token_type in (TokenType.VAR, TokenType.BLOCK):
+            # Block tags take filters too: {% with x=name|safe %}{{ x }} would print unescaped.
             for part in token.contents.split("|")[1:]:
-                filter_name = part.split(":", 1)[0].strip()
+                filter_name = re.match(r"\s*(\w*)", part).group(1)  # type: ignore[union-attr]
                 if filter_name in FORBIDDEN_FILTERS:
                     raise TemplateProblem(
                         {field: f"The filter |{filter_name} is not allowed: it would skip escaping."}
                     )
 
 
-def _compile(source: str, field: str):  # type: ignore[no-untyped-def]
-    _check_tokens(source, field)
+# A source that failed validation is not cached (lru_cache keeps no exceptions): it is
+# checked again each time, and any staff edit is a new source, so nothing stale is served.
+COMPILED_TEMPLATES_MAX = 256
+
+
+@lru_cache(maxsize=COMPILED_TEMPLATES_MAX)
+def _compiled(source: str):  # type: ignore[no-untyped-def]
+    """The checked, compiled template for a source text; per process, bounded.
+
+    Lexing, checking and compiling cost more than rendering, and every message renders
+    three or four sources that rarely change. A compiled Template is reusable: render
+    state lives in the Context.
+    """
+    _check_tokens(source, "")
     try:
         return _engine().from_string(source)
     except TemplateSyntaxError as exc:
-        raise TemplateProblem({field: f"Template syntax error: {exc}"}) from exc
+        raise TemplateProblem({"": f"Template syntax error: {exc}"}) from exc
+
+
+def _compile(source: str, field: str):  # type: ignore[no-untyped-def]
+    try:
+        return _compiled(source)
+    except TemplateProblem as problem:
+        # Validation ran without the field name (the cache is by source only): name it now.
+        raise TemplateProblem({field: problem.message_dict[""]}) from problem.__cause__
+
+
+class _Data(dict):  # type: ignore[type-arg]
+    """A dict a template can index (user.given_name) but whose methods it cannot reach.
+
+    Django calls a callable it finds by attribute: {{ user.clear }} would empty the dict for
+    the rest of the message and {{ user.items }} would dump it. Only item lookups resolve.
+    """
+
+    __slots__ = ()
+
+    def __getattribute__(self, name: str) -> Any:
+        if name.startswith("__"):
+            return super().__getattribute__(name)
+        raise AttributeError(name)
+
+    def __dir__(self) -> list[str]:
+        return []
+
+
+def _inert(value: Any) -> Any:
+    """The context as data only: dicts become _Data, lists tuples (no pop, no clear)."""
+    if isinstance(value, dict):
+        return _Data({key: _inert(item) for key, item in value.items()})
+    if isinstance(value, (list, tuple)):
+        return tuple(_inert(item) for item in value)
+    return value
+
+
+RENDER_FAILED = "The template failed to render"
 
 
 def _render_one(source: str, field: str, context: dict[str, Any], *, autoescape: bool) -> str:
+    return _render_data(source, field, _inert(context), autoescape=autoescape)
+
+
+def _render_data(source: str, field: str, data: Any, *, autoescape: bool) -> str:
     template = _compile(source, field)
     try:
-        return template.render(Context(context, autoescape=autoescape))
+        return template.render(Context(data, autoescape=autoescape))
     except Exception as exc:  # a filter given bad input; staff must see why, not a 500
-        raise TemplateProblem({field: f"The template failed to render: {exc}"}) from exc
+        raise TemplateProblem({field: f"{RENDER_FAILED}: {exc}"}) from exc
+
+
+def problem_summary(problem: TemplateProblem) -> list[str]:
+    """The problem's messages for a log line: a render error quotes the value it failed on
+    (an address, a code), so only its field is kept; syntax and rule messages stay whole."""
+    return [
+        f"{RENDER_FAILED} ({field})" if message.startswith(RENDER_FAILED) else message
+        for field, messages in problem.message_dict.items()
+        for message in messages
+    ]
 
 
 def clean_subject(subject: str) -> str:
@@ -210,7 +275,9 @@ def _default_file(language: str, key: str, suffix: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=256)
 def default_source(key: str, language: str = "en") -> TemplateSource:
+    """The default files of a template (shipped with the code: read once per process)."""
     subject = _default_file(language, key, ".subject.txt")
     html = _default_file(language, key, ".html")
     text = _default_file(language, key, ".txt")
@@ -229,11 +296,13 @@ def default_source(key: str, language: str = "en") -> TemplateSource:
 
 
 def render_source(source: TemplateSource, context: dict[str, Any]) -> RenderedEmail:
+    # One inert copy for the four fields: a template cannot change it (_Data has no methods).
+    data = _inert(context)
     return RenderedEmail(
-        subject=clean_subject(_render_one(source.subject, "subject", context, autoescape=False)),
-        html_body=_render_one(source.html_body, "html_body", context, autoescape=True),
-        text_body=_render_one(source.text_body, "text_body", context, autoescape=False),
-        sms_body=_render_one(source.sms_body, "sms_body", context, autoescape=False).strip()
+        subject=clean_subject(_render_data(source.subject, "subject", data, autoescape=False)),
+        html_body=_render_data(source.html_body, "html_body", data, autoescape=True),
+        text_body=_render_data(source.text_body, "text_body", data, autoescape=False),
+        sms_body=_render_data(source.sms_body, "sms_body", data, autoescape=False).strip()
         if source.sms_body
         else "",
         origin=source.origin,

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connection
-from django.db.models import OuterRef, Q
+from django.db.models import Model, OuterRef
 from django.db.models.functions import JSONObject
 
 from tenants.emails import TemplateSource, default_source
@@ -71,25 +71,42 @@ def profile_permissions(*, profile: UserProfile) -> list[str]:
     return sorted(set(role.permissions))
 
 
+@cache
+def _email_template_sql() -> str:
+    # Written once per process from the model's columns: every email and custom message
+    # runs it, and building the queryset cost more than the query (bench/RESULTS.md).
+    meta = EmailTemplate._meta
+    qn = connection.ops.quote_name
+    column = {name: qn(meta.get_field(name).column) for name in _TEMPLATE_FIELDS}
+    return (
+        # Identifiers come from the model's _meta; every value is a parameter.
+        f"SELECT {', '.join(column.values())} FROM {qn(meta.db_table)} "  # noqa: S608
+        f"WHERE {column['key']} = %s AND {column['language']} = %s "
+        f"AND ({column['company']} IS NULL OR {column['company']} = %s) "
+        # Company-specific first; the unique constraints allow one row of each kind.
+        f"ORDER BY {column['company']} IS NULL LIMIT 1"
+    )
+
+
+_TEMPLATE_FIELDS = ("key", "language", "company", "subject", "html_body", "text_body", "sms_body")
+
+
 def email_template_source(*, key: str, language: str, company: Company | None) -> TemplateSource:
     """The most specific template: company+language, then language, then the default files."""
     language = (language or "en").lower()
-    rows = list(
-        EmailTemplate.objects.filter(key=key, language=language).filter(
-            Q(company__isnull=True) | Q(company=company) if company is not None else Q(company__isnull=True)
-        )
-    )
-    rows.sort(key=lambda row: row.company_id is None)  # company-specific first
-    if rows:
-        row = rows[0]
+    with connection.cursor() as cursor:
+        cursor.execute(_email_template_sql(), [key, language, company.pk if company is not None else None])
+        row = cursor.fetchone()
+    if row is not None:
+        _, _, company_id, subject, html_body, text_body, sms_body = row
         return TemplateSource(
             key=key,
             language=language,
-            subject=row.subject,
-            html_body=row.html_body,
-            text_body=row.text_body,
-            sms_body=row.sms_body,
-            origin="company" if row.company_id else "language",
+            subject=subject,
+            html_body=html_body,
+            text_body=text_body,
+            sms_body=sms_body,
+            origin="company" if company_id else "language",
         )
     return default_source(key, language)
 
@@ -323,3 +340,73 @@ def sign_in_subject(*, sub: str) -> SignInSubject | None:
     if profile is None:
         return None
     return SignInSubject(profile_id=profile.pk, active=profile.is_active, company=profile.company)
+
+
+# --- A profile with its company, by sub (custom message, passwordless sign-in) ----------------
+
+
+@dataclass(frozen=True, slots=True)
+class _RowReader:
+    """Builds model instances from a slice of a hand-written SELECT, with Django's converters."""
+
+    model: type[Model]
+    attnames: tuple[str, ...]
+    converters: tuple[tuple[int, tuple[Any, ...], Any], ...]  # (index, converters, column)
+
+    @classmethod
+    def of(cls, model: type[Model]) -> _RowReader:
+        fields = model._meta.concrete_fields
+        converters = []
+        for index, field in enumerate(fields):
+            column = field.get_col(model._meta.db_table)
+            found = (*connection.ops.get_db_converters(column), *column.get_db_converters(connection))
+            if found:
+                converters.append((index, tuple(found), column))
+        return cls(model, tuple(field.attname for field in fields), tuple(converters))
+
+    def columns(self, alias: str) -> list[str]:
+        qn = connection.ops.quote_name
+        return [f"{alias}.{qn(field.column)}" for field in self.model._meta.concrete_fields]
+
+    def build(self, values: tuple[Any, ...]) -> Any:
+        row = list(values)
+        for index, converters, column in self.converters:
+            for converter in converters:
+                row[index] = converter(row[index], column, connection)
+        return self.model.from_db(connection.alias, self.attnames, row)
+
+
+@cache
+def _profile_with_company_sql() -> tuple[str, _RowReader, _RowReader]:
+    profile, company = _RowReader.of(UserProfile), _RowReader.of(Company)
+    qn = connection.ops.quote_name
+    p_meta, c_meta = UserProfile._meta, Company._meta
+    sql = (
+        f"SELECT {', '.join(profile.columns('p') + company.columns('c'))} "  # noqa: S608 - _meta names
+        f"FROM {qn(p_meta.db_table)} p LEFT JOIN {qn(c_meta.db_table)} c "
+        f"ON c.{qn(c_meta.pk.column)} = p.{qn(p_meta.get_field('company').column)} "
+        f"WHERE p.{qn(p_meta.get_field('cognito_sub').column)} = %s LIMIT 1"
+    )
+    return sql, profile, company
+
+
+def profile_with_company(*, sub: str) -> UserProfile | None:
+    """The profile with this Cognito sub and its company (loaded, no further query), or None.
+
+    The same rows as `select_related("company")`, from SQL written once per process: the
+    ORM spent longer building that queryset than Postgres spent answering it, on triggers
+    that run it on every message and every passwordless step (bench/RESULTS.md).
+    """
+    if not sub:
+        return None
+    sql, profile_reader, company_reader = _profile_with_company_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [sub])
+        values = cursor.fetchone()
+    if values is None:
+        return None
+    split = len(profile_reader.attnames)
+    profile = profile_reader.build(values[:split])
+    company = company_reader.build(values[split:]) if profile.company_id is not None else None
+    UserProfile._meta.get_field("company").set_cached_value(profile, company)
+    return profile

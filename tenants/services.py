@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from tenants.emails import RenderedEmail, TemplateProblem, default_source, render_source
+from tenants.emails import RenderedEmail, TemplateProblem, default_source, problem_summary, render_source
 from tenants.models import Company, RateLimitCounter, UserProfile
 from tenants.selectors import company_email_context, email_template_source
 
@@ -64,7 +64,11 @@ def email_render(
             raise
         logger.warning(
             "email template failed, using the default",
-            extra={"template_key": key, "origin": source.origin, "problem": str(problem)},
+            extra={
+                "template_key": key,
+                "origin": source.origin,
+                "problem": "; ".join(problem_summary(problem)),
+            },
         )
         return render_source(default_source(key, language), full_context)
 
@@ -295,22 +299,26 @@ def profile_onboard(
         raise ValueError("profile_onboard needs the user's Cognito sub")
     email = normalize_email(email)
     source, campaign, referrer = source.strip()[:100], campaign.strip()[:100], referrer.strip()[:500]
+    from backoffice.db import existing_or_raise, insert_unless_exists
+
     with transaction.atomic():
-        # Unique on cognito_sub: a concurrent replay waits on the insert, then finds this row.
-        profile, created = UserProfile.objects.get_or_create(
+        profile = UserProfile(
             cognito_sub=sub[:64],
-            defaults={
-                "username": username[:128],
-                "email": email[:254],
-                "given_name": given_name.strip()[:100],
-                "family_name": family_name.strip()[:100],
-                "signup_source": source,
-                "signup_campaign": campaign,
-                "signup_referrer": referrer,
-            },
+            username=username[:128],
+            email=email[:254],
+            given_name=given_name.strip()[:100],
+            family_name=family_name.strip()[:100],
+            signup_source=source,
+            signup_campaign=campaign,
+            signup_referrer=referrer,
         )
-        if not created:
-            return profile
+        # Unique on cognito_sub, one INSERT ... ON CONFLICT: a concurrent replay waits on the
+        # first insert, inserts nothing, then finds that row. Callers call this for a sub
+        # with no profile, so the insert (not a SELECT first) is the common case.
+        if not insert_unless_exists(profile):
+            return existing_or_raise(
+                UserProfile.objects.filter(cognito_sub=sub[:64]).first(), what="user profile"
+            )
         _onboard_membership(profile=profile, username=username, invitation_code=invitation_code)
         if profile.company_id is None:
             Workspace.objects.create(name="Personal workspace", kind=WorkspaceKind.PERSONAL, owner=profile)

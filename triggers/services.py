@@ -23,10 +23,11 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from tenants.emails import (
@@ -35,10 +36,11 @@ from tenants.emails import (
     RenderedEmail,
     TemplateProblem,
     default_source,
+    problem_summary,
     render_source,
 )
 from tenants.models import Company, UserProfile
-from tenants.selectors import company_email_context, email_template_source
+from tenants.selectors import company_email_context, email_template_source, profile_with_company
 from tenants.services import mask_email, normalize_email, rate_limit_hit
 from triggers.models import LoginCode
 
@@ -66,9 +68,7 @@ class Recipient:
 
 
 def _profile_for(sub: str) -> UserProfile | None:
-    if not sub:
-        return None
-    return UserProfile.objects.select_related("company").filter(cognito_sub=sub).order_by().first()
+    return profile_with_company(sub=sub)
 
 
 def language_for(*, profile: UserProfile | None, locale: str = "") -> str:
@@ -162,7 +162,8 @@ def render_checked(
         problems = _problems(rendered, required=required, fields=fields, sms=sms)
     except TemplateProblem as problem:
         rendered = None
-        problems = sorted(problem.message_dict) if secret else [str(m) for m in problem.messages]
+        # problem_summary: a render error quotes the value it choked on (the user's address).
+        problems = sorted(problem.message_dict) if secret else problem_summary(problem)
     if rendered is not None and not problems:
         if sms and not rendered.sms_body and source.origin != "default":
             default_sms = render_source(default_source(key, language), full_context).sms_body
@@ -444,11 +445,38 @@ def login_code_issue(
     return IssuedLoginCode(str(challenge_id), mask_email(email), length, expires_at, reused=False)
 
 
+@cache
+def _verify_sql() -> tuple[str, str]:
+    meta = LoginCode._meta
+    qn = connection.ops.quote_name
+    col = {name: qn(meta.get_field(name).column) for name in ("id", "username", "code_hash", "used_at")}
+    attempts, expires_at = qn(meta.get_field("attempts").column), qn(meta.get_field("expires_at").column)
+    table = qn(meta.db_table)
+    # Identifiers come from the model's _meta; every value is a parameter.
+    count = (
+        f"UPDATE {table} SET {attempts} = {attempts} + 1 "  # noqa: S608
+        f"WHERE {col['id']} = %s AND {col['username']} = %s AND {col['used_at']} IS NULL "
+        f"AND {expires_at} > %s AND {attempts} < %s RETURNING {col['code_hash']}"
+    )
+    use = (
+        f"UPDATE {table} SET {col['used_at']} = %s, {attempts} = {attempts} - 1 "  # noqa: S608
+        f"WHERE {col['id']} = %s AND {col['used_at']} IS NULL"
+    )
+    return count, use
+
+
 def login_code_verify(*, challenge_id: str, username: str, answer: str) -> bool:
     """Whether `answer` is this session's code: unused, unexpired, within the attempt limit.
 
     A wrong answer of any shape (empty, too long, not digits) counts as an attempt; the
     comparison is constant-time on keyed hashes; a right answer uses the code up.
+
+    Two conditional UPDATEs, no SELECT: the first counts the attempt on a usable code and
+    returns its hash, so concurrent answers are counted before any is compared (no more
+    than LOGIN_CODE_MAX_ATTEMPTS answers are ever checked); the second marks a right answer
+    used, uncounting it, only if still unused, so of two concurrent right answers one wins.
+    They share one transaction: one commit (one WAL flush) rather than two, which costs
+    more than the BEGIN round trip it saves.
     """
     pk = _challenge_id(challenge_id)
     if pk is None:
@@ -457,25 +485,17 @@ def login_code_verify(*, challenge_id: str, username: str, answer: str) -> bool:
     well_formed = len(answer) <= MAX_ANSWER_CHARS and re.fullmatch(
         rf"[0-9]{{{settings.LOGIN_CODE_LENGTH}}}", answer
     )
-    with transaction.atomic():
-        row = LoginCode.objects.select_for_update().filter(pk=pk, username=username).first()
-        if row is None:
+    count_sql, use_sql = _verify_sql()
+    now = timezone.now()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(count_sql, [pk, username, now, settings.LOGIN_CODE_MAX_ATTEMPTS])
+        row = cursor.fetchone()
+        if row is None:  # unknown, another user's, used, expired or out of attempts
             return False
-        now = timezone.now()
-        if (
-            row.used_at is not None
-            or row.expires_at <= now
-            or row.attempts >= settings.LOGIN_CODE_MAX_ATTEMPTS
-        ):
+        if not (well_formed and hmac.compare_digest(row[0], _code_hash(pk, answer))):
             return False
-        correct = bool(well_formed) and hmac.compare_digest(row.code_hash, _code_hash(row.pk, answer))
-        if correct:
-            row.used_at = now
-            row.save(update_fields=["used_at"])
-        else:
-            row.attempts += 1
-            row.save(update_fields=["attempts"])
-        return correct
+        cursor.execute(use_sql, [now, pk])
+        return cursor.rowcount == 1
 
 
 def login_codes_prune(*, older_than: timedelta = timedelta(days=1)) -> int:

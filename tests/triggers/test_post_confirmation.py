@@ -353,10 +353,11 @@ def test_onboarding_queries_are_counted(acme, invite, policy, django_assert_num_
     issued = invite(acme)
     sign_up_with_code(issued.code)
     # In a test the outer transaction is a savepoint (2 of these); in Lambda it is BEGIN/COMMIT.
-    # profile get_or_create 4, reserved invitation 1, acceptance 7 (locks, seat count, 2 updates),
-    # activity 1, group effect 5 and welcome email 6 (get_or_create + task row, template lookup).
-    # Side effects themselves run after commit and are not counted.
-    with django_assert_num_queries(26):
+    # profile INSERT ... ON CONFLICT 1, reserved invitation 1, acceptance 7 (savepoint, locks,
+    # seat count, 2 updates, release), activity 1, group effect 2 and welcome email 3 (outbox
+    # INSERT ... ON CONFLICT + task row, template lookup). Side effects themselves run after
+    # commit and are not counted.
+    with django_assert_num_queries(17):
         invoke(confirm_event())
 
 
