@@ -1,14 +1,17 @@
 """Settings for the trigger Lambda: the same configuration with only the apps triggers use.
 
 No admin (its autodiscovery imports every admin module), sessions, messages, static
-files or login throttling: they cost cold-start time and triggers never use them.
+files, login throttling or django.contrib.postgres, and logging configured here rather than
+through Django's defaults: they cost cold-start time and triggers never use them
+(docs/cold-start.md). Migrations run with backoffice.settings.
 """
 
+import logging.config
 import sys
 import types
 
 from backoffice.settings import *  # noqa: F403
-from backoffice.settings import INSTALLED_APPS, MIDDLEWARE
+from backoffice.settings import INSTALLED_APPS, LOGGING, MIDDLEWARE
 
 
 def _generic_at_runtime() -> None:
@@ -97,6 +100,10 @@ def _skip_django_stubs_ext_monkeypatch() -> None:
 _skip_django_stubs_ext_monkeypatch()
 
 _NOT_FOR_TRIGGERS = {
+    # Not needed for ArrayField or ArraySubquery (both work without the app). Installed, its
+    # ready() hooks connection_created to look up the hstore and citext type OIDs: two
+    # extra round trips on every cold start's first connection, plus its lookups' imports.
+    "django.contrib.postgres",
     "django.contrib.admin",
     "django.contrib.sessions",
     "django.contrib.messages",
@@ -110,6 +117,14 @@ MIDDLEWARE = [
     m for m in MIDDLEWARE if not m.startswith(("axes.", "django.contrib.sessions", "django.contrib.messages"))
 ]
 ROOT_URLCONF = "backoffice.urls_triggers"
+
+# Configure logging here, once, instead of through django.setup(): Django's configure_logging
+# first applies its DEFAULT_LOGGING, whose mail_admins handler imports django.views.debug and
+# the template library on every cold start, for a handler that cannot send (no ADMINS, no
+# email backend). The trigger function's logs are only ours: one JSON object per line.
+# (Django's documented way: LOGGING_CONFIG = None, then dictConfig in settings.)
+LOGGING_CONFIG = None
+logging.config.dictConfig(LOGGING)
 AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
 # The trigger function serves no HTTP; Django still wants a URLconf.
 urlpatterns: list = []

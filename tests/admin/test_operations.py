@@ -6,15 +6,17 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from invites.models import SignupRefusal
+from invites.models import Invitation, SignupPolicy, SignupRefusal
+from invites.services import invitation_create, invitation_reserve
 from outbox.models import SideEffect, SideEffectStatus
-from tenants.admin_views import claims_sizes
-from tenants.models import ActivityEvent, Company, EmailTemplate
+from tenants.admin_views import TryResult, claims_sizes, sample_event
+from tenants.models import ActivityEvent, EmailTemplate, UserProfile
 
 pytestmark = pytest.mark.django_db
 
@@ -84,52 +86,84 @@ def test_dashboard_queries_stay_flat(admin_client, acme):
 # --- Try a trigger -------------------------------------------------------------------------
 
 
-@pytest.fixture
-def double_trigger(monkeypatch):
-    from triggers import registry
-
-    monkeypatch.setitem(registry.FAMILIES, "GatehouseTest", "tests.admin.trigger_double")
-    monkeypatch.setitem(registry.ENTRY_POINTS, "GatehouseTest", "handle")
-    registry.handler_for_family.cache_clear()
-    yield
-    registry.handler_for_family.cache_clear()
-
-
 def event_for(source: str, **request) -> str:
     return json.dumps({"version": "1", "triggerSource": source, "userPoolId": "p", "request": request})
 
 
-def test_try_a_trigger_answers_and_rolls_everything_back(administrator_client, double_trigger):
+def try_event(administrator_client, event: dict) -> tuple[TryResult, str]:
     response = administrator_client.post(
         reverse("gatehouse_try_trigger"),
-        {"trigger_source": "PreSignUp_SignUp", "version": "1", "event": event_for("GatehouseTest_Run")},
+        {"trigger_source": event["triggerSource"], "version": event["version"], "event": json.dumps(event)},
     )
-
-    result = response.context["result"]
-    assert result.outcome == "answered"
-    assert result.response == {
-        "claimsOverrideDetails": {"claimsToAddOrOverride": {"company": "acme", "role": "ADMIN"}}
-    }
-    assert result.claims == {"ID token": len(b'{"company":"acme","role":"ADMIN"}')}
-    assert result.queries >= 2
-    assert Company.objects.count() == 0
-    assert SideEffect.objects.count() == 0
+    return response.context["result"], response.content.decode()
 
 
-def test_try_a_trigger_shows_a_rejection_cleanly(administrator_client, double_trigger):
-    response = administrator_client.post(
-        reverse("gatehouse_try_trigger"),
-        {
-            "trigger_source": "PreSignUp_SignUp",
-            "version": "1",
-            "event": event_for("GatehouseTest_Run", clientMetadata={"refuse": "1"}),
+def test_try_a_post_confirmation_answers_and_rolls_the_onboarding_back(administrator_client, acme, roles):
+    issued = invitation_create(company=acme, email="ada@acme.com", role=roles["ADMIN"])
+    invitation_reserve(invitation=issued.invitation, username="ada-user")
+    event = {
+        "version": "1",
+        "triggerSource": "PostConfirmation_ConfirmSignUp",
+        "region": "eu-west-1",
+        "userPoolId": "eu-west-1_EXAMPLE",
+        "userName": "ada-user",
+        "callerContext": {"awsSdkVersion": "aws-sdk-unknown-unknown", "clientId": "example-client-id"},
+        "request": {
+            "userAttributes": {"sub": "sub-ada", "email": "ada@acme.com", "email_verified": "true"},
+            "clientMetadata": {},
         },
+        "response": {},
+    }
+
+    with CaptureQueriesContext(connection) as queries:
+        result, page = try_event(administrator_client, event)
+
+    assert (result.outcome, result.response, result.claims) == ("answered", {}, {})
+    # Onboarding wrote the profile, accepted the invitation and queued its side effects...
+    written = " ".join(q["sql"] for q in queries.captured_queries)
+    assert 'INSERT INTO "tenants_userprofile"' in written
+    assert 'UPDATE "invites_invitation" SET' in written
+    assert 'INSERT INTO "outbox_sideeffect"' in written
+    assert "<h2>Result: answered</h2>" in page
+    assert '<pre class="gh-pre" id="gh-try-response">{}</pre>' in page
+    # ...and the rollback undid every row; the side effects never ran (they wait for a commit).
+    assert UserProfile.objects.count() == 0
+    assert SideEffect.objects.count() == 0
+    issued.invitation.refresh_from_db()
+    assert (issued.invitation.accepted_by_id, issued.invitation.accepted_at) == (None, None)
+    assert Invitation.objects.filter(accepted_at__isnull=False).count() == 0
+
+
+def test_try_a_token_generation_shows_the_claims_and_their_size(administrator_client, member):
+    event = sample_event(trigger_source="TokenGeneration_Authentication", version="1", profile=member)
+
+    result, page = try_event(administrator_client, event)
+
+    assert result.outcome == "answered"
+    details = result.response["claimsOverrideDetails"]
+    claims = details["claimsToAddOrOverride"]
+    assert (claims["custom:companyId"], claims["custom:role"]) == (str(member.company_id), "USER")
+    assert json.loads(claims["custom:permissions"]) == ["profile:read"]
+    size = len(json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode())
+    assert result.claims == {"ID token": size}
+    assert f'<td>ID token</td><td class="">{size} of {settings.CLAIMS_BYTE_BUDGET}</td>' in page
+    assert "&quot;custom:role&quot;: &quot;USER&quot;" in page
+
+
+def test_try_a_pre_sign_up_without_a_code_shows_the_refusal_and_records_nothing(administrator_client):
+    SignupPolicy.objects.update_or_create(
+        pk=1, defaults={"invitation_required": True, "domain_allowlist": []}
     )
-    result = response.context["result"]
-    assert (result.outcome, result.message) == ("rejected", "Not today.")
-    assert result.detail == "reason: domain_not_allowed. test refusal"
-    assert "the user would see “Not today.”" in response.content.decode()
-    assert SignupRefusal.objects.count() == 0  # recorded, then rolled back
+    event = sample_event(trigger_source="PreSignUp_SignUp", version="1", profile=None)
+
+    result, page = try_event(administrator_client, event)
+
+    assert (result.outcome, result.message) == ("rejected", "An invitation code is required to sign up.")
+    assert result.detail == "reason: invitation_required."
+    assert "the user would see “An invitation code is required to sign up.”" in page
+    assert "Detail for staff: reason: invitation_required." in page
+    # The refusal was recorded inside the try, then rolled back with it.
+    assert SignupRefusal.objects.count() == 0
 
 
 @pytest.mark.parametrize(

@@ -36,6 +36,8 @@ from triggers.registry import FAMILIES
 
 REPO = Path(__file__).resolve().parents[2]
 COGNITO_LOCAL = REPO / "e2e" / "node_modules" / "cognito-local" / "lib" / "bin" / "start.js"
+# cognito-local's start.js with a logger that writes every line (see the script for why).
+COGNITO_LOCAL_LAUNCHER = Path(__file__).with_name("start_cognito_local.js")
 # cognito-local sends every code it "delivers" as this value when CODE is set.
 CONFIRMATION_CODE = "246810"
 REGION = "us-east-1"
@@ -136,6 +138,24 @@ class CognitoLocal:
             found.append(fields)
         return found
 
+    def wait_for_delivery(self, *, after: int, timeout: float = 10.0) -> dict[str, str]:
+        """The first message delivered after `after` earlier ones, once its box is fully printed.
+
+        pino hands each line through a stream pipeline, so the box may land a few ticks after
+        cognito-local has answered the API call that delivered it.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.log_text()
+            blocks = text.split("Confirmation Code Delivery")[1:]
+            if len(blocks) > after and "╰" in blocks[after]:
+                return self.deliveries()[after]
+            time.sleep(0.05)
+        raise AssertionError(
+            f"cognito-local delivered no message after the first {after} in {timeout} s:\n"
+            + self.log_text()[-3000:]
+        )
+
 
 @pytest.fixture(scope="session")
 def triggers_server(django_db_setup: None, django_db_blocker: Any) -> Iterator[InvokeServer]:
@@ -187,7 +207,13 @@ def cognito_local(
         "COLUMNS": "1000",
     }
     with log.open("wb") as out:
-        process = subprocess.Popen([node, str(COGNITO_LOCAL)], cwd=workdir, env=env, stdout=out, stderr=out)
+        process = subprocess.Popen(
+            [node, str(COGNITO_LOCAL_LAUNCHER), str(COGNITO_LOCAL)],
+            cwd=workdir,
+            env=env,
+            stdout=out,
+            stderr=out,
+        )
     try:
         _wait_for_port(port, process, log)
         yield CognitoLocal(url=f"http://127.0.0.1:{port}", log=log, triggers=triggers_server, wired=wired)

@@ -188,9 +188,10 @@ def test_a_forgotten_password_code_arrives_rendered_from_the_staff_edited_templa
         updated_by=staff,
     )
 
+    delivered_before = len(cognito_local.deliveries())
     pool.cognito.forgot_password(ClientId=pool.client_id, Username="ada@acme.test")
 
-    delivery = cognito_local.deliveries()[-1]
+    delivery = cognito_local.wait_for_delivery(after=delivered_before)
     assert delivery["Destination"] == "ada@acme.test"
     assert delivery["Email Subject"] == "Your Acme reset code"
     # Gatehouse renders Cognito's {####} placeholder where the code goes; Cognito (and

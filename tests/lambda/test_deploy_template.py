@@ -49,12 +49,13 @@ def test_every_trigger_family_reaches_the_trigger_function() -> None:
     config = _template()["Resources"]["UserPool"]["Properties"]["LambdaConfig"]
 
     assert sorted(LAMBDA_CONFIG_KEY[family] for family in FAMILIES) == sorted(config)
+    # The SnapStart alias: SnapStart applies to published versions only, never to $LATEST.
     assert config["PreTokenGenerationConfig"] == {
-        "LambdaArn": {"Fn::GetAtt": ["TriggerFunction", "Arn"]},
+        "LambdaArn": {"Ref": "TriggerFunction.Alias"},
         "LambdaVersion": {"Ref": "PreTokenGenerationVersion"},
     }
     assert all(
-        value == {"Fn::GetAtt": ["TriggerFunction", "Arn"]}
+        value == {"Ref": "TriggerFunction.Alias"}
         for key, value in config.items()
         if key != "PreTokenGenerationConfig"
     )
@@ -83,3 +84,18 @@ def test_the_app_client_allows_password_and_custom_auth() -> None:
     flows = _template()["Resources"]["UserPoolClient"]["Properties"]["ExplicitAuthFlows"]
 
     assert {"ALLOW_USER_PASSWORD_AUTH", "ALLOW_CUSTOM_AUTH"} <= set(flows)
+
+
+def test_the_trigger_and_admin_functions_resume_from_a_snapstart_snapshot() -> None:
+    resources = _template()["Resources"]
+
+    for name in ("TriggerFunction", "AdminFunction"):
+        properties = resources[name]["Properties"]
+        assert (properties["AutoPublishAlias"], properties["SnapStart"]) == (
+            "live",
+            {"ApplyOn": "PublishedVersions"},
+        )
+    # Cognito may invoke the alias it calls (a permission on the function would not cover it).
+    assert resources["TriggerInvokePermission"]["Properties"]["FunctionName"] == {
+        "Ref": "TriggerFunction.Alias"
+    }
