@@ -17,8 +17,10 @@ def client(service: str) -> Any:
     config = Config(
         connect_timeout=timeout,
         read_timeout=timeout,
-        # One retry at most: the outbox retries with backoff, not botocore inside a trigger.
-        retries={"max_attempts": 1, "mode": "standard"},
+        # One attempt: the outbox retries with backoff, not botocore inside a trigger. (botocore's
+        # "max_attempts" counts retries, so 1 meant a second call: twice the time inside
+        # Cognito's 5 s, and a second email when SES was only slow. tests/reliability/test_faults)
+        retries={"total_max_attempts": 1, "mode": "standard"},
     )
     return boto3.client(
         service,

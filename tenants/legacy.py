@@ -443,6 +443,11 @@ def _plan(rows: list[tuple[int, dict[str, str]]]) -> list[_Planned]:
         for name in ("given_name", "family_name"):
             if len(getattr(item, name)) > 100:
                 item.reasons.append(f"{name} is longer than 100 characters")
+        if len(email) > 254:
+            item.reasons.append("email is longer than 254 characters")
+        if any("\x00" in value for value in values.values()):
+            # Postgres text cannot hold NUL: report the row instead of failing the whole import.
+            item.reasons.append("a field contains a NUL character")
         try:
             item.hash_format, _ = legacy_hash_check(item.raw_hash, item.hash_format)
         except HashFormatError as exc:

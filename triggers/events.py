@@ -46,6 +46,9 @@ def _string_map(value: Any, where: str) -> dict[str, str]:
             text = str(item)
             if len(text) > MAX_STRING:
                 raise MalformedEvent(f"{where}.{key} is too long")
+            if "\x00" in text:
+                # Postgres text cannot hold NUL: refuse here, not as a database error later.
+                raise MalformedEvent(f"{where}.{key} contains a NUL character")
             result[key] = text
         else:
             raise MalformedEvent(f"{where}.{key} must be a string")
@@ -59,6 +62,8 @@ def _string(value: Any, where: str, *, default: str = "") -> str:
         raise MalformedEvent(f"{where} must be a string")
     if len(value) > MAX_STRING:
         raise MalformedEvent(f"{where} is too long")
+    if "\x00" in value:
+        raise MalformedEvent(f"{where} contains a NUL character")
     return value
 
 
