@@ -8,7 +8,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.options import ActionLocation
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -27,6 +27,7 @@ from invites.services import (
     invitation_validate,
     invitations_export_rows,
 )
+from tenants.admin_scale import LargeTableAdmin
 
 
 class InvitationStatusFilter(admin.SimpleListFilter):
@@ -40,6 +41,15 @@ class InvitationStatusFilter(admin.SimpleListFilter):
         if self.value():
             return queryset.with_status().filter(status_value=self.value())  # type: ignore[attr-defined]
         return queryset
+
+
+class InvitationSenderFilter(admin.RelatedOnlyFieldListFilter):
+    """Staff who sent invitations: one EXISTS probe per staff account, not a DISTINCT of every invitation."""
+
+    def field_choices(self, field: Any, request: HttpRequest, model_admin: Any) -> list[tuple[Any, str]]:
+        sent = Invitation.objects.filter(created_by=OuterRef("pk"))
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        return field.get_choices(include_blank=False, limit_choices_to=Q(Exists(sent)), ordering=ordering)
 
 
 class InvitationAddForm(forms.ModelForm):
@@ -73,7 +83,7 @@ class InvitationAddForm(forms.ModelForm):
 
 
 @admin.register(Invitation)
-class InvitationAdmin(admin.ModelAdmin):
+class InvitationAdmin(LargeTableAdmin):
     list_display = [
         "email",
         "company",
@@ -87,11 +97,12 @@ class InvitationAdmin(admin.ModelAdmin):
     ]
     list_filter = [
         InvitationStatusFilter,
-        ("created_by", admin.RelatedOnlyFieldListFilter),
+        ("created_by", InvitationSenderFilter),
         "created_at",
         "last_sent_at",
     ]
-    list_select_related = ["company", "role", "created_by"]
+    # role__company: a company role's name shows its company (Role.__str__).
+    list_select_related = ["company", "role", "role__company", "created_by"]
     search_fields = ["email", "company__name"]
     autocomplete_fields = ["company", "role"]
     actions = ["revoke_selected", "resend_selected", "extend_selected", "export_selected"]
@@ -358,7 +369,7 @@ class SignupPolicyAdmin(admin.ModelAdmin):
 
 
 @admin.register(SignupRefusal)
-class SignupRefusalAdmin(admin.ModelAdmin):
+class SignupRefusalAdmin(LargeTableAdmin):
     list_display = ["created_at", "reason", "email", "trigger_source", "company", "invitation"]
     list_filter = ["reason", "trigger_source"]
     list_select_related = ["company", "invitation"]

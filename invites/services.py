@@ -18,6 +18,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import BooleanField, CharField, F, Func, Q, Value
 from django.utils import timezone
 
 from invites.models import Invitation, InvitationStatus, RefusalReason, SignupRefusal
@@ -143,13 +144,18 @@ def invitation_create(
 
 def invitation_send(*, invitation: Invitation, code: str) -> None:
     """Queue the invitation email (rendered now, sent after commit by the outbox)."""
-    from outbox.services import email_enqueue
-
-    company = invitation.company
     now = timezone.now()
     Invitation.objects.filter(pk=invitation.pk).update(times_sent=invitation.times_sent + 1, last_sent_at=now)
     invitation.times_sent += 1
     invitation.last_sent_at = now
+    _invitation_email_enqueue(invitation=invitation, code=code)
+
+
+def _invitation_email_enqueue(*, invitation: Invitation, code: str) -> None:
+    """Queue the email of an invitation whose times_sent already counts this sending."""
+    from outbox.services import email_enqueue
+
+    company = invitation.company
     email_enqueue(
         key=f"invitation:{invitation.pk}:{invitation.times_sent}",
         template="invitation",
@@ -259,7 +265,14 @@ def invitation_accept(*, invitation: Invitation, profile: UserProfile) -> Invita
     serialize, and concurrent joins of one company cannot exceed its seats. Accepting
     again for the same profile is a no-op (Cognito retries triggers).
     """
-    invitation = Invitation.objects.select_for_update().select_related("role").get(pk=invitation.pk)
+    # NO KEY UPDATE, and only the invitation row (not the joined role): a refusal recorded at
+    # the same moment takes FOR KEY SHARE on this invitation and its company for its foreign
+    # keys, and plain FOR UPDATE here deadlocked with it (tests/reliability/test_concurrency).
+    invitation = (
+        Invitation.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("role")
+        .get(pk=invitation.pk)
+    )
     if invitation.accepted_by_id == profile.pk:
         return invitation
     if invitation.email != normalize_email(profile.email):
@@ -271,7 +284,7 @@ def invitation_accept(*, invitation: Invitation, profile: UserProfile) -> Invita
         raise _refuse(RefusalReason.INVITATION_REVOKED, invitation)
     if status == InvitationStatus.EXPIRED:
         raise _refuse(RefusalReason.INVITATION_EXPIRED, invitation)
-    company = Company.objects.select_for_update().get(pk=invitation.company_id)
+    company = Company.objects.select_for_update(no_key=True).get(pk=invitation.company_id)
     if not company.is_active:
         raise _refuse(RefusalReason.COMPANY_SUSPENDED, invitation)
     if profile.company_id != company.pk and not company_has_free_seat(company):
@@ -288,7 +301,7 @@ def invitation_accept(*, invitation: Invitation, profile: UserProfile) -> Invita
 @transaction.atomic
 def company_join(*, company: Company, profile: UserProfile, role: Role) -> None:
     """Put a profile in a company (domain rule, legacy import) within its seat limit."""
-    company = Company.objects.select_for_update().get(pk=company.pk)
+    company = Company.objects.select_for_update(no_key=True).get(pk=company.pk)
     if profile.company_id == company.pk:
         return
     if not company.is_active:
@@ -323,8 +336,17 @@ def refusal_record(
 
 # --- Bulk invitations, export, and inviting by creating the Cognito user (admin) ---------
 
-BULK_INVITATION_MAX_ROWS = 1000
-BULK_INVITATION_MAX_CHARS = 200_000
+# One request imports a whole file: the checks and inserts are set-based (a handful of
+# statements whatever the row count), so the cap bounds the page and the request, not the SQL.
+BULK_INVITATION_MAX_ROWS = 20_000
+# About 50 characters a row; the confirm step posts the text back, and Django refuses a body
+# above DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB by default).
+BULK_INVITATION_MAX_CHARS = 1_000_000
+# Django inserts through UNNEST on PostgreSQL (one bind parameter per column), so a batch is
+# bounded by the statement's size, not by Postgres' 65,535 parameters.
+BULK_INSERT_BATCH_SIZE = 5000
+# A concurrent insert for one of the emails makes us check and insert again; give up after this.
+BULK_INSERT_ATTEMPTS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -393,6 +415,20 @@ def _csv_lines(text: str) -> list[tuple[int, list[str]]]:
     return rows
 
 
+class _EqualsAny(Func):
+    """`column = ANY(%s)`: the list goes as one array parameter, where `__in` sends one per value."""
+
+    template = "%(expressions)s)"
+    arg_joiner = " = ANY("
+    output_field = BooleanField()
+
+
+def _email_in(emails: list[str]) -> Q:
+    from django.contrib.postgres.fields import ArrayField
+
+    return Q(_EqualsAny(F("email"), Value(emails, output_field=ArrayField(CharField()))))
+
+
 def invitation_rows_parse(
     *, company: Company, text: str, default_role: Role | None = None
 ) -> list[InvitationRow]:
@@ -422,10 +458,12 @@ def invitation_rows_parse(
         roles.setdefault(role.key, role)
     emails = [normalize_email(cells[0]) for _, cells in lines]
     pending = set(
-        Invitation.objects.pending().filter(company=company, email__in=emails).values_list("email", flat=True)
+        Invitation.objects.pending()
+        .filter(_email_in(emails), company=company)
+        .values_list("email", flat=True)
     )
     members = set(
-        UserProfile.objects.filter(company=company, email__in=emails).values_list("email", flat=True)
+        UserProfile.objects.filter(_email_in(emails), company=company).values_list("email", flat=True)
     )
 
     seen: dict[str, int] = {}
@@ -486,46 +524,94 @@ def invitation_bulk_create(
     `all_or_none`: any bad row writes nothing. Otherwise the good rows are created and the
     bad ones reported. Rows are checked again here, so a dry run that went stale (another
     staff member invited the same person meanwhile) cannot half-write the import.
+
+    Set-based: the rows are checked with a few queries for the whole file (invitation_rows_parse),
+    expired open invitations of those emails are voided in one UPDATE and the new ones inserted
+    with bulk_create, whatever the number of rows. The one-open-invitation-per-email constraint
+    still decides a race: if a concurrent insert wins, the savepoint is rolled back, the file is
+    checked again (the winner now shows as "already has a pending invitation") and the insert
+    retried, so the database never holds half an import.
     """
     with transaction.atomic():
         rows = invitation_rows_parse(company=company, text=text, default_role=default_role)
-        if all_or_none and any(not row.ok for row in rows):
-            return BulkInvitationResult(rows=rows, issued=[], written=False)
-        issued: list[IssuedInvitation] = []
-        checked: list[InvitationRow] = []
-        for row in rows:
-            if not row.ok:
-                checked.append(row)
-                continue
-            assert row.role is not None
+        for _attempt in range(BULK_INSERT_ATTEMPTS):
+            if all_or_none and any(not row.ok for row in rows):
+                return BulkInvitationResult(rows=rows, issued=[], written=False)
+            good = [row for row in rows if row.ok]
+            if not good:
+                return BulkInvitationResult(rows=rows, issued=[], written=False)
             try:
-                issued.append(
-                    invitation_create(
-                        company=company,
-                        email=row.email,
-                        role=row.role,
-                        created_by=created_by,
-                        expires_at=row.expires_at,
-                        send=send,
-                    )
-                )
-                checked.append(row)
-            except ValidationError as exc:
-                failed = InvitationRow(
-                    line=row.line,
-                    email=row.email,
-                    role_key=row.role_key,
-                    expires_at=row.expires_at,
-                    role=row.role,
-                    error="; ".join(exc.messages),
-                )
-                if all_or_none:
-                    transaction.set_rollback(True)
-                    return BulkInvitationResult(
-                        rows=[failed if r.line == row.line else r for r in rows], issued=[], written=False
-                    )
-                checked.append(failed)
-        return BulkInvitationResult(rows=checked, issued=issued, written=bool(issued))
+                with transaction.atomic():
+                    issued = _invitations_insert(company=company, rows=good, created_by=created_by, send=send)
+            except IntegrityError:
+                # Someone invited one of these people after our check: see who, and try again.
+                rows = invitation_rows_parse(company=company, text=text, default_role=default_role)
+                continue
+            return BulkInvitationResult(rows=rows, issued=issued, written=True)
+    raise ValidationError(
+        "Other staff created invitations for the same people while this import ran; nothing was "
+        "written. Run the dry run again."
+    )
+
+
+def _invitation_codes(n: int) -> list[str]:
+    """n codes like invitation_code_generate's, from one draw of the OS's random source.
+
+    Each symbol is 5 random bits and the alphabet has 32 symbols, so every symbol is uniform
+    and a code holds 80 bits, as with secrets.choice, at a fraction of the cost for thousands
+    of codes (secrets.choice draws once per symbol).
+    """
+    symbols = CODE_GROUPS * CODE_GROUP_LEN
+    size = symbols * 5 // 8
+    raw = secrets.token_bytes(size * n)
+    codes = []
+    for start in range(0, len(raw), size):
+        value = int.from_bytes(raw[start : start + size])
+        text = "".join(CODE_ALPHABET[(value >> (5 * i)) & 31] for i in range(symbols))
+        codes.append("-".join(text[i : i + CODE_GROUP_LEN] for i in range(0, symbols, CODE_GROUP_LEN)))
+    return codes
+
+
+def _invitations_insert(
+    *,
+    company: Company,
+    rows: list[InvitationRow],
+    created_by: AbstractBaseUser | AnonymousUser | None,
+    send: bool,
+) -> list[IssuedInvitation]:
+    """Void the expired open invitations of these rows' emails, then insert one per row."""
+    from django.db.models.functions import Now
+
+    # An expired invitation still counts as open for the unique constraint. Now() (the
+    # database's clock) is the clock pending() used to call these rows free.
+    Invitation.objects.open().filter(
+        _email_in([row.email for row in rows]), company=company, expires_at__lte=Now()
+    ).update(revoked_at=Now())
+    now = timezone.now()
+    default_expiry = _default_expiry()
+    creator = created_by if getattr(created_by, "pk", None) else None
+    codes = _invitation_codes(len(rows))
+    invitations = [
+        Invitation(
+            company=company,
+            email=row.email,
+            role=row.role,
+            code_hash=invitation_code_hash(code),
+            expires_at=row.expires_at or default_expiry,
+            created_by=creator,
+            times_sent=1 if send else 0,
+            last_sent_at=now if send else None,
+        )
+        for row, code in zip(rows, codes, strict=True)
+    ]
+    Invitation.objects.bulk_create(invitations, batch_size=BULK_INSERT_BATCH_SIZE)
+    issued = [
+        IssuedInvitation(invitation=inv, code=code) for inv, code in zip(invitations, codes, strict=True)
+    ]
+    if send:
+        for item in issued:
+            _invitation_email_enqueue(invitation=item.invitation, code=item.code)
+    return issued
 
 
 INVITATION_EXPORT_HEADER = [

@@ -6,10 +6,11 @@ from django.http import HttpRequest
 
 from outbox.models import SideEffect
 from outbox.services import side_effect_retry
+from tenants.admin_scale import LargeTableAdmin
 
 
 @admin.register(SideEffect)
-class SideEffectAdmin(admin.ModelAdmin):
+class SideEffectAdmin(LargeTableAdmin):
     list_display = ["created_at", "kind", "status", "attempts", "next_attempt_at", "profile", "short_error"]
     list_filter = ["status", "kind"]
     list_select_related = ["profile"]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Now
+from django.db.models.functions import Now, Upper
 
 
 class SideEffectKind(models.TextChoices):
@@ -63,6 +64,10 @@ class SideEffect(models.Model):
                 condition=Q(status="pending"),
                 name="side_effect_due",
             ),
+            # The admin's default order (-created_at, then -id for a stable page).
+            models.Index(fields=["created_at", "id"], name="side_effect_created"),
+            # Admin search: Django's icontains is UPPER(key::text) LIKE UPPER('%q%').
+            GinIndex(OpClass(Upper("key"), name="gin_trgm_ops"), name="side_effect_key_trgm"),
         ]
         constraints = [
             models.CheckConstraint(

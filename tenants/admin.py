@@ -18,6 +18,7 @@ from tenants import (
     admin_views,
 )
 from tenants.admin_forms import RoleChangeForm, SuspendForm
+from tenants.admin_scale import LargeTableAdmin
 from tenants.emails import TemplateProblem, validate_template
 from tenants.models import (
     ActivityEvent,
@@ -158,11 +159,13 @@ class FeatureFlagOverrideAdmin(admin.ModelAdmin):
 
 
 @admin.register(UserProfile)
-class UserProfileAdmin(admin.ModelAdmin):
+class UserProfileAdmin(LargeTableAdmin):
     list_display = ["email", "full_name", "company", "role", "status", "last_login_at", "login_count"]
     list_filter = ["status", "onboarding_step", "migrated_from_legacy", "company__subscription_tier"]
-    list_select_related = ["company", "role"]
-    search_fields = ["email", "username", "cognito_sub", "given_name", "family_name", "company__name"]
+    # role__company: a company role's name shows its company (Role.__str__).
+    list_select_related = ["company", "role", "role__company"]
+    # The Cognito sub is an identifier: matched whole (its unique index), not as a substring.
+    search_fields = ["email", "username", "=cognito_sub", "given_name", "family_name", "company__name"]
     actions = ["suspend_selected", "reactivate_selected"]
     change_form_template = "admin/tenants/userprofile/change_form.html"
     # Cognito owns identity. Company, role and status change only through the staff actions
@@ -304,7 +307,7 @@ class UserProfileAdmin(admin.ModelAdmin):
 
 
 @admin.register(Workspace)
-class WorkspaceAdmin(admin.ModelAdmin):
+class WorkspaceAdmin(LargeTableAdmin):
     list_display = ["name", "kind", "owner", "company", "created_at"]
     list_filter = ["kind"]
     list_select_related = ["owner", "company"]
@@ -418,7 +421,7 @@ class AppClientAdmin(admin.ModelAdmin):
 
 
 @admin.register(ActivityEvent)
-class ActivityEventAdmin(admin.ModelAdmin):
+class ActivityEventAdmin(LargeTableAdmin):
     list_display = ["created_at", "kind", "profile", "company"]
     list_filter = ["kind"]
     list_select_related = ["profile", "company"]
@@ -431,7 +434,7 @@ class ActivityEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(KnownDevice)
-class KnownDeviceAdmin(admin.ModelAdmin):
+class KnownDeviceAdmin(LargeTableAdmin):
     list_display = ["profile", "description", "first_seen_at", "last_seen_at"]
     list_select_related = ["profile"]
     search_fields = ["profile__email", "description"]

@@ -54,7 +54,8 @@ class LegacyImportForm(forms.Form):
 class LegacyUserAdmin(admin.ModelAdmin):
     list_display = ["email", "given_name", "family_name", "company", "role", "algorithm", "migrated_at"]
     list_filter = ["migrated_at"]
-    list_select_related = ["company", "role"]
+    # role__company: a company role's name shows its company (Role.__str__).
+    list_select_related = ["company", "role", "role__company"]
     search_fields = ["email", "given_name", "family_name"]
     autocomplete_fields = ["company", "role"]
     readonly_fields = ["imported_at", "migrated_at"]

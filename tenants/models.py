@@ -7,10 +7,11 @@ import re
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Lower
+from django.db.models.functions import Lower, Upper
 
 
 class SubscriptionTier(models.TextChoices):
@@ -106,6 +107,9 @@ class Company(models.Model):
                 name="company_tier_valid",
             ),
         ]
+        # Admin search on "company__name" from the big tables (tenants.admin_scale): the
+        # expression Django's icontains emits, UPPER(name::text) LIKE UPPER('%q%').
+        indexes = [GinIndex(OpClass(Upper("name"), name="gin_trgm_ops"), name="company_name_trgm")]
 
     def __str__(self) -> str:
         return self.name
@@ -183,6 +187,8 @@ class Role(models.Model):
 
     class Meta:
         ordering = ["key"]
+        # The admin's order: key, then -id for a stable page.
+        indexes = [models.Index(fields=["key", "-id"], name="role_order")]
         constraints = [
             models.UniqueConstraint(
                 fields=["key"], condition=Q(company__isnull=True), name="role_global_key_unique"
@@ -298,7 +304,19 @@ class UserProfile(models.Model):
             ),
             models.CheckConstraint(condition=Q(email=Lower("email")), name="profile_email_lower"),
         ]
-        indexes = [models.Index(fields=["company", "status"], name="profile_company_status")]
+        indexes = [
+            models.Index(fields=["company", "status"], name="profile_company_status"),
+            # The admin's default order (-created_at, then -id for a stable page).
+            models.Index(fields=["created_at", "id"], name="profile_created"),
+            # Admin search: Django's icontains is UPPER(col::text) LIKE UPPER('%q%').
+            GinIndex(
+                OpClass(Upper("email"), name="gin_trgm_ops"),
+                OpClass(Upper("username"), name="gin_trgm_ops"),
+                OpClass(Upper("given_name"), name="gin_trgm_ops"),
+                OpClass(Upper("family_name"), name="gin_trgm_ops"),
+                name="profile_search_trgm",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.email
@@ -344,6 +362,8 @@ class Workspace(models.Model):
                 name="workspace_kind_matches_company",
             ),
         ]
+        # Admin search (tenants.admin_scale): every arm of its OR needs an index.
+        indexes = [GinIndex(OpClass(Upper("name"), name="gin_trgm_ops"), name="workspace_name_trgm")]
 
     def __str__(self) -> str:
         return self.name
@@ -464,6 +484,10 @@ class KnownDevice(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["profile", "fingerprint"], name="known_device_unique"),
         ]
+        # Admin search (tenants.admin_scale): every arm of its OR needs an index.
+        indexes = [
+            GinIndex(OpClass(Upper("description"), name="gin_trgm_ops"), name="known_device_description_trgm")
+        ]
 
     def __str__(self) -> str:
         return self.description or self.fingerprint[:12]
@@ -489,6 +513,8 @@ class LegacyUser(models.Model):
 
     class Meta:
         ordering = ["email"]
+        # The admin's order: email, then -id for a stable page.
+        indexes = [models.Index(fields=["email", "-id"], name="legacy_user_order")]
         constraints = [
             models.UniqueConstraint(Lower("email"), name="legacy_user_email_unique"),
             models.CheckConstraint(

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from invites.models import Invitation
+from invites.models import Invitation, InvitationStatus
 from invites.services import (
+    CODE_ALPHABET,
     invitation_bulk_create,
+    invitation_check,
+    invitation_code_hash,
     invitation_create,
     invitation_create_cognito_user,
     invitation_rows_parse,
@@ -95,32 +102,148 @@ def test_good_rows_only_creates_them_and_reports_the_rest(acme, roles, admin_use
     assert SideEffect.objects.get().payload["to"] == "ana@acme.com"
 
 
-def test_a_row_that_went_stale_after_the_dry_run_rolls_back_everything(acme, roles, monkeypatch):
-    # Another staff member invites the second person between the check and the insert.
-    import invites.services as services
+def _rival_invites(email, acme, roles):
+    """An execute wrapper: just before the import's INSERT, another connection commits `email`."""
 
-    real_create = services.invitation_create
+    def run_rival():
+        try:
+            invitation_create(company=acme, email=email, role=roles["USER"])
+        finally:
+            connections.close_all()
 
-    def racing_create(**kwargs):
-        if kwargs["email"] == "b@acme.com":
-            real_create(company=acme, email="b@acme.com", role=roles["USER"])
-        return real_create(**kwargs)
+    fired = []
 
-    monkeypatch.setattr(services, "invitation_create", racing_create)
+    def wrapper(execute, sql, params, many, context):
+        if sql.startswith('INSERT INTO "invites_invitation"') and not fired:
+            fired.append(sql)
+            rival = threading.Thread(target=run_rival)
+            rival.start()
+            rival.join()
+        return execute(sql, params, many, context)
 
-    result = invitation_bulk_create(company=acme, text="a@acme.com,USER\nb@acme.com,USER", all_or_none=True)
+    return wrapper
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_row_that_went_stale_after_the_dry_run_rolls_back_everything(acme, roles):
+    # Another staff member invites the second person between the check and the insert: the
+    # unique constraint catches it, and the import reports it instead of half-writing.
+    with connection.execute_wrapper(_rival_invites("b@acme.com", acme, roles)):
+        result = invitation_bulk_create(
+            company=acme, text="a@acme.com,USER\nb@acme.com,USER", all_or_none=True, send=True
+        )
 
     assert result.written is False
-    assert [r.error for r in result.rows] == ["", "b@acme.com already has a pending invitation to Acme."]
-    assert Invitation.objects.count() == 0
+    assert result.issued == []
+    assert [(r.line, r.error) for r in result.rows] == [(1, ""), (2, "already has a pending invitation")]
+    # Only the rival's invitation exists, and no email was queued for ours.
+    assert list(Invitation.objects.values_list("email", flat=True)) == ["b@acme.com"]
+    assert SideEffect.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_row_that_went_stale_is_skipped_when_good_rows_are_wanted(acme, roles):
+    with connection.execute_wrapper(_rival_invites("b@acme.com", acme, roles)):
+        result = invitation_bulk_create(
+            company=acme, text="a@acme.com,USER\nb@acme.com,USER\nc@acme.com,USER", all_or_none=False
+        )
+
+    assert result.written is True
+    assert [i.invitation.email for i in result.issued] == ["a@acme.com", "c@acme.com"]
+    assert [(r.line, r.error) for r in result.bad_rows] == [(2, "already has a pending invitation")]
+    assert sorted(Invitation.objects.values_list("email", flat=True)) == [
+        "a@acme.com",
+        "b@acme.com",
+        "c@acme.com",
+    ]
 
 
 def test_too_many_rows_is_one_clear_error(acme, roles):
     from django.core.exceptions import ValidationError
 
-    text = "\n".join(f"u{i}@acme.com,USER" for i in range(1001))
-    with pytest.raises(ValidationError, match="1001 rows; at most 1000"):
+    text = "\n".join(f"u{i}@a.co,USER" for i in range(20_001))
+    with pytest.raises(ValidationError, match="20001 rows; at most 20000"):
         invitation_rows_parse(company=acme, text=text)
+    assert Invitation.objects.count() == 0
+
+
+def _bulk_statements(acme, prefix, n):
+    text = "email,role\n" + "\n".join(f"{prefix}{i}@acme.com,USER" for i in range(n))
+    with CaptureQueriesContext(connection) as ctx:
+        result = invitation_bulk_create(company=acme, text=text)
+    assert (result.written, len(result.issued)) == (True, n)
+    return [query["sql"].split(" ")[0] for query in ctx.captured_queries]
+
+
+def test_bulk_import_statements_do_not_grow_with_rows(acme, roles):
+    small = _bulk_statements(acme, "s", 5)
+    large = _bulk_statements(acme, "l", 1500)
+
+    # The transaction (a savepoint inside the test's); roles, pending invitations, members;
+    # the insert's savepoint; void the expired; one INSERT.
+    expected = [
+        "SAVEPOINT",
+        "SELECT",
+        "SELECT",
+        "SELECT",
+        "SAVEPOINT",
+        "UPDATE",
+        "INSERT",
+        "RELEASE",
+        "RELEASE",
+    ]
+    assert small == large == expected
+    assert Invitation.objects.count() == 1505
+
+
+def test_bulk_import_codes_work_once_and_only_their_hash_is_stored(acme, roles, admin_user):
+    result = invitation_bulk_create(
+        company=acme, text="p@acme.com,USER\nq@acme.com,ADMIN", created_by=admin_user
+    )
+
+    assert len({item.code for item in result.issued}) == 2
+    for item in result.issued:
+        # The same shape as a single invitation's code: 4 groups of 4 of the 32 symbols.
+        assert re.fullmatch(rf"[{CODE_ALPHABET}]{{4}}(-[{CODE_ALPHABET}]{{4}}){{3}}", item.code)
+        stored = Invitation.objects.get(pk=item.invitation.pk)
+        assert stored.code_hash == invitation_code_hash(item.code) != item.code
+        assert invitation_check(code=item.code, email=stored.email) == stored
+        assert (stored.created_by, stored.times_sent, stored.status) == (
+            admin_user,
+            0,
+            InvitationStatus.PENDING,
+        )
+
+
+def test_bulk_import_replaces_an_expired_open_invitation(acme, roles):
+    old = invitation_create(company=acme, email="x@acme.com", role=roles["USER"]).invitation
+    Invitation.objects.filter(pk=old.pk).update(expires_at=timezone.now() - timedelta(days=1))
+
+    result = invitation_bulk_create(company=acme, text="x@acme.com,ADMIN")
+
+    old.refresh_from_db()
+    assert old.status == InvitationStatus.REVOKED
+    new = Invitation.objects.get(revoked_at__isnull=True)
+    assert (new.pk, new.email, new.role.key, new.status) == (
+        result.issued[0].invitation.pk,
+        "x@acme.com",
+        "ADMIN",
+        InvitationStatus.PENDING,
+    )
+
+
+def test_bulk_import_with_send_queues_one_email_per_invitation_with_its_code(acme, roles):
+    result = invitation_bulk_create(company=acme, text="m@acme.com,USER\nn@acme.com,USER", send=True)
+
+    by_email = {item.invitation.email: item for item in result.issued}
+    effects = {effect.payload["to"]: effect for effect in SideEffect.objects.all()}
+    assert sorted(effects) == ["m@acme.com", "n@acme.com"]
+    for email, effect in effects.items():
+        item = by_email[email]
+        assert effect.key == f"email:invitation:{item.invitation.pk}:1"
+        assert item.code in effect.payload["text"]
+    assert list(Invitation.objects.values_list("times_sent", flat=True)) == [1, 1]
+    assert Invitation.objects.filter(last_sent_at__isnull=True).count() == 0
 
 
 def test_bulk_page_dry_run_then_create_shows_codes_once(admin_client, acme, roles):
