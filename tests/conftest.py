@@ -108,5 +108,24 @@ def admin_client(db: None, django_user_model: Any) -> Client:
     return client
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_stray_connections_at_teardown(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """End connections threads left open, so dropping the test database does not wait on them.
+
+    Thread-based tests close their own connections, but a thread killed by a failing assertion
+    may not; DROP DATABASE would then wait past the statement timeout.
+    """
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        connection.close()
+
+
 # Every test fails when Gatehouse logs an email, code, password or hash (tests/log_hygiene.py).
 pytest_plugins = ["tests.log_hygiene"]
