@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,6 +98,34 @@ def acme(db: None) -> Any:
     from tenants.models import Company
 
     return Company.objects.create(name="Acme", slug="acme", subscription_tier="pro", seat_limit=10)
+
+
+@pytest.fixture
+def policy(db: None) -> Any:
+    """The sign-up policy row with its defaults (invitation required, 20 sign-ups per IP)."""
+    from invites.models import SignupPolicy
+
+    row, _ = SignupPolicy.objects.get_or_create(pk=1)
+    return row
+
+
+@pytest.fixture
+def open_policy(policy: Any) -> Any:
+    """A policy that lets anyone sign up without an invitation."""
+    policy.invitation_required = False
+    policy.save()
+    return policy
+
+
+@pytest.fixture
+def invite(roles: dict[str, Any]) -> Callable[..., Any]:
+    """Create an invitation through the service; returns IssuedInvitation (invitation and code)."""
+    from invites.services import invitation_create
+
+    def make(company: Any, email: str = "alice@acme.com", role: str = "USER", **kwargs: Any) -> Any:
+        return invitation_create(company=company, email=email, role=roles[role], **kwargs)
+
+    return make
 
 
 @pytest.fixture

@@ -143,31 +143,6 @@ def fake_service() -> Iterator[Callable[..., FakeService]]:
         service.stop()
 
 
-@pytest.fixture
-def policy(db: None) -> Any:
-    from invites.models import SignupPolicy
-
-    row, _ = SignupPolicy.objects.get_or_create(pk=1)
-    return row
-
-
-@pytest.fixture
-def open_policy(policy: Any) -> Any:
-    policy.invitation_required = False
-    policy.save()
-    return policy
-
-
-@pytest.fixture
-def invite(roles: dict[str, Any]) -> Callable[..., Any]:
-    from invites.services import invitation_create
-
-    def make(company: Any, email: str = "alice@acme.com", role: str = "USER", **kwargs: Any) -> Any:
-        return invitation_create(company=company, email=email, role=roles[role], **kwargs)
-
-    return make
-
-
 @pytest.fixture(autouse=True)
 def _fresh_registry() -> Iterator[None]:
     registry.handler_for_family.cache_clear()

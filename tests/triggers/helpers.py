@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 from django.conf import settings
 
 CAPTURED_DIR = Path(__file__).resolve().parent.parent / "events"
@@ -102,6 +103,14 @@ def source_for_file(name: str) -> str:
         if fragment in lowered:
             return source
     raise LookupError(f"no trigger source known for {name}")
+
+
+def reference_raw(name: str) -> dict[str, Any]:
+    """A reference event exactly as published; skipped when shared/ is not beside the checkout."""
+    path = REFERENCE_DIR / name
+    if not path.is_file():
+        pytest.skip(f"reference event {path} not found (set GATEHOUSE_REFERENCE_EVENTS)")
+    return load_json(path)
 
 
 def reference_files() -> list[Path]:

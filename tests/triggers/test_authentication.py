@@ -5,8 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import os
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,17 +12,13 @@ import pytest
 from invites.models import SignupRefusal
 from tenants.models import ActivityEvent, KnownDevice, UserProfile
 from tenants.services import device_fingerprint, ip_in_allowlist
+from tests.triggers.helpers import reference_raw as reference
 from triggers.claims import claims_cache_clear
 from triggers.errors import Rejection
 from triggers.lambda_handler import handler
 
 pytestmark = pytest.mark.django_db
 
-REFERENCE = Path(
-    os.environ.get(
-        "GATEHOUSE_REFERENCE_EVENTS", Path(__file__).resolve().parents[3] / "shared/reference/events"
-    )
-)
 PRE_AUTH = "powertools-python__cognitoPreAuthenticationEvent.json"
 PRE_AUTH_GO = "aws-lambda-go__cognito-event-userpools-preauthentication.json"
 PRE_AUTH_DOTNET = "aws-lambda-dotnet__cognito-preauthentication-event.json"
@@ -34,13 +28,6 @@ POST_AUTH_DOTNET = "aws-lambda-dotnet__cognito-postauthentication-event.json"
 
 PRE_AUTH_SUB = "4A709A36-7D63-4785-829D-4198EF10EBDA"
 POST_AUTH_SUB = "5b1c2d3e-0000-4000-8000-00000000beef"
-
-
-def reference(name: str) -> dict[str, Any]:
-    path = REFERENCE / name
-    if not path.is_file():
-        pytest.skip(f"reference event {path} not found (set GATEHOUSE_REFERENCE_EVENTS)")
-    return json.loads(path.read_text(encoding="utf-8-sig"))
 
 
 @pytest.fixture(autouse=True)

@@ -5,25 +5,19 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import os
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tenants.models import AppClient, FeatureFlag, FeatureFlagOverride, Role, UserProfile
 from tenants.selectors import company_effective_flags
+from tests.triggers.helpers import reference_raw as reference
 from triggers import claims as claims_module
 from triggers.claims import OWNED_CLAIMS, RESERVED_CLAIMS, claims_cache_clear, without_reserved
 from triggers.lambda_handler import handler
 
 pytestmark = pytest.mark.django_db
 
-REFERENCE = Path(
-    os.environ.get(
-        "GATEHOUSE_REFERENCE_EVENTS", Path(__file__).resolve().parents[3] / "shared/reference/events"
-    )
-)
 POWERTOOLS_V1 = "powertools-python__cognitoPreTokenGenerationEvent.json"
 POWERTOOLS_V2_LABELLED_1 = "powertools-python__cognitoPreTokenV2GenerationEvent.json"
 GO_V2 = "aws-lambda-go__cognito-event-userpools-pretokengen-v2.json"
@@ -35,14 +29,6 @@ DOTNET_NEW_PASSWORD = "aws-lambda-dotnet__cognito-pre-token-generation-event.jso
 
 POWERTOOLS_SUB = "0b0a57c5-f013-426a-81a1-f8ffbfba21f0"
 GO_SUB = "a36036a8-9061-424d-a737-56d57dae7bc6"
-
-
-def reference(name: str) -> dict[str, Any]:
-    path = REFERENCE / name
-    if not path.is_file():
-        pytest.skip(f"reference event {path} not found (set GATEHOUSE_REFERENCE_EVENTS)")
-    # aws-lambda-dotnet files start with a UTF-8 byte-order mark.
-    return json.loads(path.read_text(encoding="utf-8-sig"))
 
 
 @pytest.fixture(autouse=True)
