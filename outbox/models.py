@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Now, Upper
+from django.db.models.functions import Now
 
 
 class SideEffectKind(models.TextChoices):
@@ -66,8 +65,7 @@ class SideEffect(models.Model):
             ),
             # The admin's default order (-created_at, then -id for a stable page).
             models.Index(fields=["created_at", "id"], name="side_effect_created"),
-            # Admin search: Django's icontains is UPPER(key::text) LIKE UPPER('%q%').
-            GinIndex(OpClass(Upper("key"), name="gin_trgm_ops"), name="side_effect_key_trgm"),
+            # Admin search uses a trigram index made where pg_trgm exists: tenants/migrations/0003.
         ]
         constraints = [
             models.CheckConstraint(

@@ -7,11 +7,10 @@ import re
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
-from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Lower, Upper
+from django.db.models.functions import Lower
 
 
 class SubscriptionTier(models.TextChoices):
@@ -107,9 +106,7 @@ class Company(models.Model):
                 name="company_tier_valid",
             ),
         ]
-        # Admin search on "company__name" from the big tables (tenants.admin_scale): the
-        # expression Django's icontains emits, UPPER(name::text) LIKE UPPER('%q%').
-        indexes = [GinIndex(OpClass(Upper("name"), name="gin_trgm_ops"), name="company_name_trgm")]
+        # Admin search on company__name uses a trigram index: tenants/migrations/0003.
 
     def __str__(self) -> str:
         return self.name
@@ -308,14 +305,7 @@ class UserProfile(models.Model):
             models.Index(fields=["company", "status"], name="profile_company_status"),
             # The admin's default order (-created_at, then -id for a stable page).
             models.Index(fields=["created_at", "id"], name="profile_created"),
-            # Admin search: Django's icontains is UPPER(col::text) LIKE UPPER('%q%').
-            GinIndex(
-                OpClass(Upper("email"), name="gin_trgm_ops"),
-                OpClass(Upper("username"), name="gin_trgm_ops"),
-                OpClass(Upper("given_name"), name="gin_trgm_ops"),
-                OpClass(Upper("family_name"), name="gin_trgm_ops"),
-                name="profile_search_trgm",
-            ),
+            # Admin search uses a trigram index made where pg_trgm exists: migrations/0003.
         ]
 
     def __str__(self) -> str:
@@ -362,8 +352,7 @@ class Workspace(models.Model):
                 name="workspace_kind_matches_company",
             ),
         ]
-        # Admin search (tenants.admin_scale): every arm of its OR needs an index.
-        indexes = [GinIndex(OpClass(Upper("name"), name="gin_trgm_ops"), name="workspace_name_trgm")]
+        # Admin search uses a trigram index made where pg_trgm exists: migrations/0003.
 
     def __str__(self) -> str:
         return self.name
@@ -484,10 +473,7 @@ class KnownDevice(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["profile", "fingerprint"], name="known_device_unique"),
         ]
-        # Admin search (tenants.admin_scale): every arm of its OR needs an index.
-        indexes = [
-            GinIndex(OpClass(Upper("description"), name="gin_trgm_ops"), name="known_device_description_trgm")
-        ]
+        # Admin search uses a trigram index made where pg_trgm exists: migrations/0003.
 
     def __str__(self) -> str:
         return self.description or self.fingerprint[:12]

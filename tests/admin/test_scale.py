@@ -117,6 +117,10 @@ def test_search_through_foreign_keys_on_activity_devices_workspaces_and_outbox(a
 
 
 def test_search_query_uses_the_trigram_index_django_s_expression_matches(admin_client, acme):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'")
+        if cursor.fetchone() is None:
+            pytest.skip("this Postgres has no pg_trgm (the embedded server): the migration skips the indexes")
     # The index must be on the expression the admin emits, UPPER(email::text). With plain and
     # index scans off (the table is tiny), only a bitmap scan on a matching index can serve it.
     UserProfile.objects.create(cognito_sub="s", username="u", email="ana@acme.com", company=acme)
