@@ -36,7 +36,11 @@ def _proxied_connection(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Any:
     from django.db.backends.postgresql.base import DatabaseWrapper
 
     s = connection.settings_dict
-    monkeypatch.setenv("DATABASE_URL", f"postgres://{s['USER']}@{s['HOST']}:{s['PORT'] or 5432}/{s['NAME']}")
+    if s["HOST"].startswith("/"):  # a Unix socket directory (the embedded server)
+        url = f"postgres://{s['USER']}@/{s['NAME']}?host={s['HOST']}"
+    else:
+        url = f"postgres://{s['USER']}@{s['HOST']}:{s['PORT'] or 5432}/{s['NAME']}"
+    monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("DB_BEHIND_PROXY", "true")
     config = database_config(environ.Env(), tmp_path)
     config.update({"NAME": s["NAME"], "PASSWORD": s["PASSWORD"]})
