@@ -26,12 +26,12 @@ def embedded_database_url(base_dir: Path) -> str:
         runtime.mkdir(mode=0o700, exist_ok=True)
         os.environ["XDG_RUNTIME_DIR"] = str(runtime)
     try:
-        import pgserver
+        from pgserver.postgres_server import get_server
     except ImportError as exc:
         raise ImproperlyConfigured(NO_DATABASE_HELP) from exc
     # cleanup_mode=None: the server outlives this process and is reused by the next one.
     pgdata = base_dir / ".pgdata"
-    pgserver.get_server(pgdata, cleanup_mode=None)
+    get_server(pgdata, cleanup_mode=None)
     # The server listens only on a Unix socket inside pgdata.
     return f"postgres://postgres@/postgres?host={pgdata}"
 
@@ -43,7 +43,7 @@ def database_config(env: environ.Env, base_dir: Path) -> dict[str, Any]:
         url = embedded_database_url(base_dir)
     if not url.startswith(("postgres://", "postgresql://", "pgsql://")):
         raise ImproperlyConfigured(f"DATABASE_URL must point at PostgreSQL. {NO_DATABASE_HELP}")
-    config = env.db_url_config(url)
+    config: dict[str, Any] = env.db_url_config(url)
     options = config.setdefault("OPTIONS", {})
     if not config.get("HOST") and options.get("host"):
         # A socket directory given as ?host=... (the embedded server's form).

@@ -9,6 +9,7 @@ through Django's defaults: they cost cold-start time and triggers never use them
 import logging.config
 import sys
 import types
+from typing import Any
 
 from backoffice.settings import *  # noqa: F403
 from backoffice.settings import INSTALLED_APPS, LOGGING, MIDDLEWARE
@@ -69,7 +70,8 @@ def _generic_at_runtime() -> None:
         classproperty,
     ):
         if "__class_getitem__" not in cls.__dict__:
-            cls.__class_getitem__ = classmethod(lambda cls, *args, **kwargs: cls)  # type: ignore[attr-defined]
+            target: Any = cls
+            target.__class_getitem__ = classmethod(lambda cls, *args, **kwargs: cls)
 
 
 def _skip_django_stubs_ext_monkeypatch() -> None:
@@ -127,4 +129,4 @@ LOGGING_CONFIG = None
 logging.config.dictConfig(LOGGING)
 AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
 # The trigger function serves no HTTP; Django still wants a URLconf.
-urlpatterns: list = []
+urlpatterns: list[object] = []

@@ -1,2 +1,2 @@
 # The trigger function serves no HTTP; Django still wants a URLconf.
-urlpatterns: list = []
+urlpatterns: list[object] = []

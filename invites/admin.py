@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import csv
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.conf import settings
@@ -15,7 +15,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 
 from invites.forms import BulkInvitationForm, CognitoInvitationForm
-from invites.models import Invitation, InvitationStatus, SignupPolicy, SignupRefusal
+from invites.models import Invitation, InvitationQuerySet, InvitationStatus, SignupPolicy, SignupRefusal
 from invites.services import (
     invitation_bulk_create,
     invitation_create,
@@ -29,6 +29,11 @@ from invites.services import (
 )
 from tenants.admin_scale import LargeTableAdmin
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
+    from tenants.models import UserProfile
+
 
 class InvitationStatusFilter(admin.SimpleListFilter):
     title = "status"
@@ -39,20 +44,26 @@ class InvitationStatusFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Invitation]) -> QuerySet[Invitation]:
         if self.value():
-            return queryset.with_status().filter(status_value=self.value())  # type: ignore[attr-defined]
+            # The plugin cannot see the status_value that with_status() annotates.
+            return cast(InvitationQuerySet, queryset).with_status().filter(status_value=self.value())  # type: ignore[misc]
         return queryset
 
 
 class InvitationSenderFilter(admin.RelatedOnlyFieldListFilter):
     """Staff who sent invitations: one EXISTS probe per staff account, not a DISTINCT of every invitation."""
 
-    def field_choices(self, field: Any, request: HttpRequest, model_admin: Any) -> list[tuple[Any, str]]:
+    def field_choices(
+        self, field: Any, request: HttpRequest, model_admin: Any
+    ) -> list[tuple[str, StrOrPromise]]:
         sent = Invitation.objects.filter(created_by=OuterRef("pk"))
         ordering = self.field_admin_ordering(field, request, model_admin)
-        return field.get_choices(include_blank=False, limit_choices_to=Q(Exists(sent)), ordering=ordering)
+        choices: list[tuple[str, StrOrPromise]] = field.get_choices(
+            include_blank=False, limit_choices_to=Q(Exists(sent)), ordering=ordering
+        )
+        return choices
 
 
-class InvitationAddForm(forms.ModelForm):
+class InvitationAddForm(forms.ModelForm[Invitation]):
     send_email = forms.BooleanField(
         required=False, initial=True, help_text="Email the invitation with its code now."
     )
@@ -239,7 +250,8 @@ class InvitationAdmin(LargeTableAdmin):
                     form.add_error(None, exc)
             else:
                 invitation = issued.invitation
-                profile = invitation.accepted_by
+                # invitation_create_cognito_user accepts the invitation for the new profile.
+                profile = cast("UserProfile", invitation.accepted_by)
                 self.message_user(
                     request,
                     f"Created the Cognito user {invitation.email}; Cognito emails them a temporary "
@@ -255,15 +267,18 @@ class InvitationAdmin(LargeTableAdmin):
         }
         return TemplateResponse(request, "admin/invites/invitation/cognito.html", context)
 
-    def get_form(self, request: HttpRequest, obj: Invitation | None = None, **kwargs: Any) -> Any:
+    def get_form(
+        self, request: HttpRequest, obj: Invitation | None = None, change: bool = False, **kwargs: Any
+    ) -> type[forms.ModelForm[Any]]:
         if obj is None:
             kwargs["form"] = InvitationAddForm
-        return super().get_form(request, obj, **kwargs)
+        return super().get_form(request, obj, change, **kwargs)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Invitation | None = None) -> list[str]:
         return self.readonly_fields if obj else []
 
-    def get_fields(self, request: HttpRequest, obj: Invitation | None = None) -> list[str]:
+    # The stub's return type is a list of str-or-group; list[str] differs only by invariance.
+    def get_fields(self, request: HttpRequest, obj: Invitation | None = None) -> list[str]:  # type: ignore[override]
         if obj is None:
             return ["company", "email", "role", "expires_at", "send_email"]
         return self.readonly_fields
@@ -334,7 +349,7 @@ class InvitationAdmin(LargeTableAdmin):
         self.message_user(request, f"Extended {extended} invitation(s).")
 
     @admin.action(description="Export selected as CSV (no codes)", permissions=["view"])
-    def export_selected(self, request: HttpRequest, queryset: QuerySet[Invitation]) -> HttpResponse:
+    def export_selected(self, request: HttpRequest, queryset: QuerySet[Invitation]) -> StreamingHttpResponse:
         writer = csv.writer(_Echo())
         response = StreamingHttpResponse(
             (writer.writerow(row) for row in invitations_export_rows(queryset=queryset)),
@@ -354,7 +369,7 @@ class _Echo:
 
 
 @admin.register(SignupPolicy)
-class SignupPolicyAdmin(admin.ModelAdmin):
+class SignupPolicyAdmin(admin.ModelAdmin[SignupPolicy]):
     list_display = ["__str__", "invitation_required", "signups_per_ip_per_hour", "updated_at"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

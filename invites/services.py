@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -24,6 +24,11 @@ from django.utils import timezone
 from invites.models import Invitation, InvitationStatus, RefusalReason, SignupRefusal
 from tenants.models import Company, Role, UserProfile
 from tenants.services import normalize_email
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+    from invites.selectors import DomainRule
 
 # Crockford's base32 without the look-alikes I, L, O, U: easy to read out and type.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ0123456789"
@@ -132,7 +137,7 @@ def invitation_create(
                 role=role,
                 code_hash=invitation_code_hash(code),
                 expires_at=expires_at or _default_expiry(),
-                created_by=created_by if getattr(created_by, "pk", None) else None,
+                created_by=cast("User | None", created_by if getattr(created_by, "pk", None) else None),
             )
     except IntegrityError as exc:
         # Another request created the same invitation between our check and insert.
@@ -316,7 +321,7 @@ def company_join(*, company: Company, profile: UserProfile, role: Role) -> None:
 def refusal_record(
     *,
     trigger_source: str,
-    reason: RefusalReason,
+    reason: RefusalReason | str,
     email: str = "",
     detail: str = "",
     invitation: Invitation | None = None,
@@ -453,6 +458,7 @@ def invitation_rows_parse(
         )
 
     roles: dict[str, Role] = {}
+    role: Role | None
     # The company's own roles first, so they win over a global role of the same key.
     for role in Role.objects.for_company(company).order_by(F("company_id").asc(nulls_last=True)):
         roles.setdefault(role.key, role)
@@ -589,7 +595,7 @@ def _invitations_insert(
     ).update(revoked_at=Now())
     now = timezone.now()
     default_expiry = _default_expiry()
-    creator = created_by if getattr(created_by, "pk", None) else None
+    creator = cast("User | None", created_by if getattr(created_by, "pk", None) else None)
     codes = _invitation_codes(len(rows))
     invitations = [
         Invitation(
@@ -908,7 +914,11 @@ def signup_evaluate(
         domain in rules.auto_confirm_domains
         or (rule is not None and rule.auto_confirm and rule.company.is_active)
     )
-    company = invitation.company if invitation is not None else (rule.company if joins_by_domain else None)
+    company = (
+        invitation.company
+        if invitation is not None
+        else (cast("DomainRule", rule).company if joins_by_domain else None)
+    )
     return SignupDecision(
         auto_confirm=auto_confirm,
         auto_verify_email=auto_confirm and bool(domain),

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -39,20 +39,20 @@ from tenants.selectors import email_template_source
 from tenants.services import StaffActionError, profile_change_role, profile_reactivate, profile_suspend
 
 
-class CompanyDomainInline(admin.TabularInline):
+class CompanyDomainInline(admin.TabularInline[CompanyDomain, Company]):
     model = CompanyDomain
     extra = 0
     fields = ["domain", "allow_join", "auto_confirm", "verified_at"]
 
 
-class RoleInline(admin.TabularInline):
+class RoleInline(admin.TabularInline[Role, Company]):
     model = Role
     extra = 0
     fields = ["key", "name", "permissions", "cognito_group", "precedence"]
     verbose_name_plural = "company roles (global roles apply too)"
 
 
-class FlagOverrideInline(admin.TabularInline):
+class FlagOverrideInline(admin.TabularInline[FeatureFlagOverride, Company]):
     model = FeatureFlagOverride
     extra = 0
     autocomplete_fields = ["flag"]
@@ -60,7 +60,7 @@ class FlagOverrideInline(admin.TabularInline):
 
 
 @admin.register(Company)
-class CompanyAdmin(admin.ModelAdmin):
+class CompanyAdmin(admin.ModelAdmin[Company]):
     list_display = ["name", "slug", "status", "subscription_tier", "member_count", "seat_limit", "created_at"]
     list_filter = ["status", "subscription_tier"]
     search_fields = ["name", "slug", "domains__domain"]
@@ -111,7 +111,7 @@ class CompanyAdmin(admin.ModelAdmin):
 
 
 @admin.register(CompanyDomain)
-class CompanyDomainAdmin(admin.ModelAdmin):
+class CompanyDomainAdmin(admin.ModelAdmin[CompanyDomain]):
     list_display = ["domain", "company", "allow_join", "auto_confirm", "verified_at"]
     list_filter = ["allow_join", "auto_confirm"]
     list_select_related = ["company"]
@@ -120,7 +120,7 @@ class CompanyDomainAdmin(admin.ModelAdmin):
 
 
 @admin.register(Role)
-class RoleAdmin(admin.ModelAdmin):
+class RoleAdmin(admin.ModelAdmin[Role]):
     list_display = ["key", "name", "company", "permission_list", "cognito_group", "precedence"]
     list_select_related = ["company"]
     search_fields = ["key", "name", "company__name"]
@@ -132,7 +132,7 @@ class RoleAdmin(admin.ModelAdmin):
 
 
 @admin.register(FeatureFlag)
-class FeatureFlagAdmin(admin.ModelAdmin):
+class FeatureFlagAdmin(admin.ModelAdmin[FeatureFlag]):
     list_display = ["key", "description", "default_enabled", "tiers", "override_count"]
     list_filter = ["default_enabled"]
     search_fields = ["key", "description"]
@@ -150,7 +150,7 @@ class FeatureFlagAdmin(admin.ModelAdmin):
 
 
 @admin.register(FeatureFlagOverride)
-class FeatureFlagOverrideAdmin(admin.ModelAdmin):
+class FeatureFlagOverrideAdmin(admin.ModelAdmin[FeatureFlagOverride]):
     list_display = ["flag", "company", "enabled", "note"]
     list_filter = ["enabled"]
     list_select_related = ["flag", "company"]
@@ -315,7 +315,7 @@ class WorkspaceAdmin(LargeTableAdmin):
     autocomplete_fields = ["owner", "company"]
 
 
-class EmailTemplateForm(forms.ModelForm):
+class EmailTemplateForm(forms.ModelForm[EmailTemplate]):
     class Meta:
         model = EmailTemplate
         fields = ["key", "language", "company", "subject", "html_body", "text_body", "sms_body"]
@@ -338,7 +338,7 @@ class EmailTemplateForm(forms.ModelForm):
 
 
 @admin.register(EmailTemplate)
-class EmailTemplateAdmin(admin.ModelAdmin):
+class EmailTemplateAdmin(admin.ModelAdmin[EmailTemplate]):
     form = EmailTemplateForm
     list_display = ["key", "language", "company", "subject", "updated_at", "updated_by"]
     list_filter = ["key", "language"]
@@ -358,10 +358,12 @@ class EmailTemplateAdmin(admin.ModelAdmin):
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
         initial = super().get_changeform_initial_data(request)
-        key = initial.get("key") or request.GET.get("key")
+        # Neither field is many-to-many, so Django gives each as a str, never a list.
+        key = cast(str | None, initial.get("key") or request.GET.get("key"))
         if key:
             try:
-                source = email_template_source(key=key, language=initial.get("language", "en"), company=None)
+                language = cast(str, initial.get("language", "en"))
+                source = email_template_source(key=key, language=language, company=None)
             except LookupError:
                 return initial
             initial.update(
@@ -412,7 +414,7 @@ class EmailTemplateAdmin(admin.ModelAdmin):
 
 
 @admin.register(AppClient)
-class AppClientAdmin(admin.ModelAdmin):
+class AppClientAdmin(admin.ModelAdmin[AppClient]):
     list_display = ["name", "client_id", "company", "is_active", "created_at"]
     list_filter = ["is_active"]
     list_select_related = ["company"]
@@ -445,7 +447,7 @@ class KnownDeviceAdmin(LargeTableAdmin):
 
 
 @admin.register(RateLimitCounter)
-class RateLimitCounterAdmin(admin.ModelAdmin):
+class RateLimitCounterAdmin(admin.ModelAdmin[RateLimitCounter]):
     list_display = ["scope", "window_start", "count"]
     list_filter = ["scope"]
     readonly_fields = ["scope", "key", "window_start", "count"]

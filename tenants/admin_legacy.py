@@ -45,13 +45,14 @@ class LegacyImportForm(forms.Form):
                 "import_legacy_users command."
             )
         try:
-            return upload.read().decode("utf-8")
+            text: str = upload.read().decode("utf-8")
+            return text
         except UnicodeDecodeError as exc:
             raise forms.ValidationError("The file is not UTF-8 text: save it as CSV UTF-8.") from exc
 
 
 @admin.register(LegacyUser)
-class LegacyUserAdmin(admin.ModelAdmin):
+class LegacyUserAdmin(admin.ModelAdmin[LegacyUser]):
     list_display = ["email", "given_name", "family_name", "company", "role", "algorithm", "migrated_at"]
     list_filter = ["migrated_at"]
     # role__company: a company role's name shows its company (Role.__str__).

@@ -16,13 +16,13 @@ Three costs dominate a changelist on a big table (measured by bench/admin_scale.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import admin
 from django.contrib.postgres.expressions import ArraySubquery
 from django.core.paginator import Paginator
 from django.db import connections
-from django.db.models import BooleanField, F, Func, Model, Q, QuerySet
+from django.db.models import BooleanField, F, Field, Func, Model, Q, QuerySet
 from django.http import HttpRequest
 from django.utils.functional import cached_property
 from django.utils.text import smart_split, unescape_string_literal
@@ -31,7 +31,7 @@ from django.utils.text import smart_split, unescape_string_literal
 ESTIMATE_FROM_ROWS = 50_000
 
 
-class EstimatedCountPaginator(Paginator):
+class EstimatedCountPaginator(Paginator[Any]):
     """Count an unfiltered changelist from the planner's estimate; anything filtered exactly.
 
     One query either way, so the page's query count does not depend on the table's size:
@@ -94,12 +94,13 @@ def search_q(model: type[Model], spec: str, term: str) -> Q:
     field = model._meta.get_field(first)
     if not rest or not (field.many_to_one or field.one_to_one) or field.auto_created:
         return Q(**{f"{path}__{lookup}": term})
-    related = field.related_model
+    # A forward many-to-one or one-to-one field: a concrete Field with a related model.
+    related = cast("type[Model]", field.related_model)
     ids = related._default_manager.filter(**{f"{rest}__{lookup}": term}).order_by().values("pk")
-    return Q(_EqualsAny(F(field.attname), ArraySubquery(ids)))
+    return Q(_EqualsAny(F(cast("Field[Any, Any]", field).attname), ArraySubquery(ids)))
 
 
-class LargeTableAdmin(admin.ModelAdmin):
+class LargeTableAdmin(admin.ModelAdmin[Any]):
     """A ModelAdmin for a table of hundreds of thousands of rows: see the module docstring."""
 
     paginator = EstimatedCountPaginator

@@ -42,7 +42,8 @@ from tenants.selectors import FlagDecision, company_email_context, company_flag_
 
 
 def cognito_pool_configured() -> str:
-    return settings.COGNITO_USER_POOL_ID
+    pool_id: str = settings.COGNITO_USER_POOL_ID
+    return pool_id
 
 
 # --- Company page ------------------------------------------------------------------------

@@ -187,7 +187,8 @@ def _render_one(source: str, field: str, context: dict[str, Any], *, autoescape:
 def _render_data(source: str, field: str, data: Any, *, autoescape: bool) -> str:
     template = _compile(source, field)
     try:
-        return template.render(Context(data, autoescape=autoescape))
+        rendered: str = template.render(Context(data, autoescape=autoescape))
+        return rendered
     except Exception as exc:  # a filter given bad input; staff must see why, not a 500
         raise TemplateProblem({field: f"{RENDER_FAILED}: {exc}"}) from exc
 

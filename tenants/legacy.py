@@ -27,7 +27,7 @@ import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth.hashers import (
@@ -71,7 +71,8 @@ class _PBKDF2WrappedDigestHasher(PBKDF2PasswordHasher):
     def matches_inner(self, inner_hex: str, encoded: str) -> bool:
         """Whether `encoded` wraps this digest (a re-import of the same legacy hash)."""
         decoded = self.decode(encoded)
-        return self.encode_inner(inner_hex, decoded["salt"], decoded["iterations"]) == encoded
+        salt, iterations = cast(str, decoded["salt"]), cast(int, decoded["iterations"])
+        return self.encode_inner(inner_hex, salt, iterations) == encoded
 
 
 class PBKDF2WrappedMD5PasswordHasher(_PBKDF2WrappedDigestHasher):
@@ -478,7 +479,9 @@ def _same_hash(item: _Planned, stored: str) -> bool:
     if digest:
         hasher = WRAPPED_HASHERS[f"pbkdf2_wrapped_{fmt}"]
         try:
-            return stored.startswith(hasher.algorithm + "$") and hasher.matches_inner(digest, stored)
+            return stored.startswith(cast(str, hasher.algorithm) + "$") and hasher.matches_inner(
+                digest, stored
+            )
         except (ValueError, AssertionError):
             return False
     return legacy_hash_convert(item.raw_hash, item.hash_format).encoded == stored

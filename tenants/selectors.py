@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connection
-from django.db.models import Model, OuterRef
+from django.db.models import Field, ForeignObjectRel, Model, OuterRef, QuerySet
 from django.db.models.functions import JSONObject
 
 from tenants.emails import TemplateSource, default_source
@@ -71,13 +71,18 @@ def profile_permissions(*, profile: UserProfile) -> list[str]:
     return sorted(set(role.permissions))
 
 
+def _column(field: Field[Any, Any] | ForeignObjectRel) -> str:
+    # Only concrete fields are passed, and those always have a column.
+    return cast(str, cast("Field[Any, Any]", field).column)
+
+
 @cache
 def _email_template_sql() -> str:
     # Written once per process from the model's columns: every email and custom message
     # runs it, and building the queryset cost more than the query (bench/RESULTS.md).
     meta = EmailTemplate._meta
     qn = connection.ops.quote_name
-    column = {name: qn(meta.get_field(name).column) for name in _TEMPLATE_FIELDS}
+    column = {name: qn(_column(meta.get_field(name))) for name in _TEMPLATE_FIELDS}
     return (
         # Identifiers come from the model's _meta; every value is a parameter.
         f"SELECT {', '.join(column.values())} FROM {qn(meta.db_table)} "  # noqa: S608
@@ -180,10 +185,11 @@ _SUB_SENTINEL = "\x00gatehouse-token-claims-sub\x00"
 def _token_claims_query(sub: str) -> Any:
     # One statement: the profile joined to company and role, with the (small) flag table and
     # the company's overrides as JSON arrays, so a cache miss costs exactly one round trip.
-    flags = FeatureFlag.objects.order_by().values(
+    # Typed loosely: django-stubs cannot see the "row" each values() call below names.
+    flags: QuerySet[Any, Any] = FeatureFlag.objects.order_by().values(
         row=JSONObject(k="key", d="default_enabled", t="enabled_tiers")
     )
-    overrides = (
+    overrides: QuerySet[Any, Any] = (
         FeatureFlagOverride.objects.filter(company=OuterRef("company_id"))
         .order_by()
         .values(row=JSONObject(k="flag__key", e="enabled"))
@@ -366,7 +372,7 @@ class _RowReader:
 
     def columns(self, alias: str) -> list[str]:
         qn = connection.ops.quote_name
-        return [f"{alias}.{qn(field.column)}" for field in self.model._meta.concrete_fields]
+        return [f"{alias}.{qn(_column(field))}" for field in self.model._meta.concrete_fields]
 
     def build(self, values: tuple[Any, ...]) -> Any:
         row = list(values)
@@ -384,8 +390,8 @@ def _profile_with_company_sql() -> tuple[str, _RowReader, _RowReader]:
     sql = (
         f"SELECT {', '.join(profile.columns('p') + company.columns('c'))} "  # noqa: S608 - _meta names
         f"FROM {qn(p_meta.db_table)} p LEFT JOIN {qn(c_meta.db_table)} c "
-        f"ON c.{qn(c_meta.pk.column)} = p.{qn(p_meta.get_field('company').column)} "
-        f"WHERE p.{qn(p_meta.get_field('cognito_sub').column)} = %s LIMIT 1"
+        f"ON c.{qn(_column(c_meta.pk))} = p.{qn(_column(p_meta.get_field('company')))} "
+        f"WHERE p.{qn(_column(p_meta.get_field('cognito_sub')))} = %s LIMIT 1"
     )
     return sql, profile, company
 
@@ -406,7 +412,7 @@ def profile_with_company(*, sub: str) -> UserProfile | None:
     if values is None:
         return None
     split = len(profile_reader.attnames)
-    profile = profile_reader.build(values[:split])
+    profile: UserProfile = profile_reader.build(values[:split])
     company = company_reader.build(values[split:]) if profile.company_id is not None else None
     UserProfile._meta.get_field("company").set_cached_value(profile, company)
     return profile

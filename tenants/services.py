@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -108,7 +109,7 @@ def rate_limit_hit(*, scope: str, key: str, limit: int, window_seconds: int) -> 
     with connection.cursor() as cursor:
         cursor.execute(_RATE_LIMIT_UPSERT, [scope, stable_hash(key), window_start])
         (count,) = cursor.fetchone()
-    return count <= limit
+    return bool(count <= limit)
 
 
 def rate_limit_prune(*, older_than: timedelta = timedelta(days=2)) -> int:
@@ -580,7 +581,9 @@ def profile_record_sign_in(
         logger.warning("sign-in not recorded: the event has no sub", extra={"trigger_source": trigger_source})
         return False
     try:
-        row = UserProfile.objects.filter(cognito_sub=sub).values("pk", "company_id").first()
+        row: Mapping[str, Any] | None = (
+            UserProfile.objects.filter(cognito_sub=sub).values("pk", "company_id").first()
+        )
         if row is None:
             profile = profile_onboard(
                 sub=sub,

@@ -101,8 +101,9 @@ def _refresh_connections(*, skip_ping: bool = False) -> list[BaseDatabaseWrapper
         if conn.in_atomic_block:
             continue
         conn.close_if_unusable_or_obsolete()
-        if skip_ping and conn.connection is not None and conn.health_check_enabled:
-            conn.health_check_done = True
+        # django-stubs lacks the health-check attributes Django 5.1 added to the wrapper.
+        if skip_ping and conn.connection is not None and conn.health_check_enabled:  # type: ignore[attr-defined]
+            conn.health_check_done = True  # type: ignore[attr-defined]
             unpinged.append(conn)
     return unpinged
 

@@ -24,10 +24,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Field
 from django.utils import timezone
 
 from tenants.emails import (
@@ -359,7 +360,7 @@ def login_code_generate(length: int) -> str:
 
 
 def _sender(company: Company | None) -> str:
-    sender = settings.SES_SENDER
+    sender: str = settings.SES_SENDER
     if company is None or not company.brand_sender_name:
         return sender
     address = sender.rpartition("<")[2].rstrip(">") if "<" in sender else sender
@@ -445,12 +446,17 @@ def login_code_issue(
     return IssuedLoginCode(str(challenge_id), mask_email(email), length, expires_at, reused=False)
 
 
+def _column(name: str) -> str:
+    # Only concrete fields are named, and those always have a column.
+    return cast(str, cast("Field[Any, Any]", LoginCode._meta.get_field(name)).column)
+
+
 @cache
 def _verify_sql() -> tuple[str, str]:
     meta = LoginCode._meta
     qn = connection.ops.quote_name
-    col = {name: qn(meta.get_field(name).column) for name in ("id", "username", "code_hash", "used_at")}
-    attempts, expires_at = qn(meta.get_field("attempts").column), qn(meta.get_field("expires_at").column)
+    col = {name: qn(_column(name)) for name in ("id", "username", "code_hash", "used_at")}
+    attempts, expires_at = qn(_column("attempts")), qn(_column("expires_at"))
     table = qn(meta.db_table)
     # Identifiers come from the model's _meta; every value is a parameter.
     count = (
@@ -495,7 +501,7 @@ def login_code_verify(*, challenge_id: str, username: str, answer: str) -> bool:
         if not (well_formed and hmac.compare_digest(row[0], _code_hash(pk, answer))):
             return False
         cursor.execute(use_sql, [now, pk])
-        return cursor.rowcount == 1
+        return bool(cursor.rowcount == 1)
 
 
 def login_codes_prune(*, older_than: timedelta = timedelta(days=1)) -> int:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, cast
 
 from django.core.management.base import BaseCommand, CommandParser
 
@@ -83,7 +83,7 @@ class InvokeServer(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        host, port = self.server_address[:2]
+        host, port = cast(tuple[str, int], self.server_address[:2])
         return f"http://{host}:{port}"
 
     def record(self, invocation: Invocation) -> None:
@@ -103,7 +103,7 @@ def invoke_once(
     try:
         event = json.loads(payload or b"{}")
     except ValueError:
-        body = {"Type": "User", "message": "Could not parse request body into json"}
+        body: dict[str, Any] = {"Type": "User", "message": "Could not parse request body into json"}
         return (
             400,
             {"X-Amzn-ErrorType": "InvalidRequestContentException"},
@@ -142,8 +142,8 @@ class _InvokeRequestHandler(BaseHTTPRequestHandler):
             return
         payload = self.rfile.read(length) if length else b""
         if match is None:
-            body = {"Type": "User", "Message": f"Function not found: {self.path}"}
-            self._send(404, {"X-Amzn-ErrorType": "ResourceNotFoundException"}, _json(body))
+            not_found = {"Type": "User", "Message": f"Function not found: {self.path}"}
+            self._send(404, {"X-Amzn-ErrorType": "ResourceNotFoundException"}, _json(not_found))
             return
         name = match["name"]
         invocation_type = self.headers.get("X-Amz-Invocation-Type", "RequestResponse")
