@@ -3,6 +3,8 @@
 Runs every due side effect once (outbox.services.side_effects_drain): what a trigger could
 not finish inline, and anything whose task was lost. It stops starting new effects when
 the function's remaining time gets short, so a run never ends mid-effect by timeout.
+It also deletes what no longer proves anything: login codes and rate-limit windows that
+expired days ago (two indexed or small-table deletes).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ if not apps.ready:
 from django.db import close_old_connections
 
 from outbox.services import side_effects_drain
+from tenants.services import rate_limit_prune
+from triggers.services import login_codes_prune
 
 logger = logging.getLogger("gatehouse.outbox.drain")
 
@@ -42,7 +46,8 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     close_old_connections()
     try:
         counts = side_effects_drain(limit=limit, time_budget=budget)
+        pruned = {"login_codes": login_codes_prune(), "rate_limit_windows": rate_limit_prune()}
     finally:
         close_old_connections()
-    logger.info("side effects drained", extra={"counts": counts, "limit": limit})
-    return {"counts": counts}
+    logger.info("side effects drained", extra={"counts": counts, "limit": limit, "pruned": pruned})
+    return {"counts": counts, "pruned": pruned}
