@@ -20,8 +20,6 @@ Sections, each in its own process:
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -86,43 +84,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--invocations", type=int, default=10_000, help="for the memory line")
     parser.add_argument("--bulk-rows", type=int, default=10_000, help="invitations in the CSV import")
     parser.add_argument("--no-write", action="store_true", help="do not write bench/RESULTS.md")
-    parser.add_argument(
-        "--with-helper-benches",
-        action="store_true",
-        help="also run bench/pre_token_generation.py and bench/cold_start.py and append their reports",
-    )
     return parser.parse_args(argv)
 
 
-def helper_benches() -> list[tuple[str, str]]:
-    """The stand-alone benches other issues added, run as they are and reported verbatim.
-
-    Their interfaces print their own reports (and bench/pre_token_generation.py manages
-    its own database), so the table's rows are measured by bench/triggers_warm.py instead.
-    """
-    reports = []
-    for name in ("pre_token_generation", "cold_start"):
-        if importlib.util.find_spec(f"bench.{name}") is None:
-            continue
-        started = time.perf_counter()
-        proc = subprocess.run(
-            [common.PYTHON, f"bench/{name}.py"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            env=common.child_env(db=common.BENCH_DB, settings="backoffice.settings_triggers", production=True)
-            | {"DATABASE_URL": common.server_url(), "LOG_LEVEL": "WARNING"},
-            timeout=1800,
-        )
-        text = proc.stdout.strip() or proc.stderr.strip()[-3000:]
-        reports.append(
-            (f"bench/{name}.py ({time.perf_counter() - started:.0f} s, exit {proc.returncode})", text)
-        )
-    return reports
-
-
 def write_results(path: Path, rows: list[common.Row], machine: dict[str, str], args: argparse.Namespace,
-                  seconds: float, appendix: list[tuple[str, str]]) -> None:  # fmt: skip
+                  seconds: float) -> None:  # fmt: skip
     missed = [row for row in rows if row.ok is False]
     lines = [
         "# Gatehouse benchmark results",
@@ -154,8 +120,6 @@ def write_results(path: Path, rows: list[common.Row], machine: dict[str, str], a
         "",
         ANALYSIS,
     ]
-    for title, text in appendix:
-        lines += ["", f"## {title}", "", "```", text, "```"]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -213,11 +177,10 @@ def main(argv: list[str] | None = None) -> int:
     order = {"cold start": 0, "triggers": 1, "memory": 2, "admin": 3}
     rows.sort(key=lambda row: order.get(row.section, 9))
     print("\n".join(common.table_lines(rows)))
-    appendix = helper_benches() if args.with_helper_benches else []
     seconds = time.perf_counter() - started
     if not args.no_write and set(only) == set(SECTIONS):
         path = ROOT / "bench" / "RESULTS.md"
-        write_results(path, rows, machine, args, seconds, appendix)
+        write_results(path, rows, machine, args, seconds)
         print(f"Wrote {path.relative_to(ROOT)}", file=sys.stderr)
     missed = [row.name for row in rows if row.ok is False]
     print(f"{len(missed)} target(s) missed: {', '.join(missed) or 'none'}", file=sys.stderr)

@@ -210,7 +210,7 @@ def _token_claims_sql() -> tuple[str, tuple[Any, ...], int]:
     """The ORM's SQL for _token_claims_query, compiled once per process.
 
     Building and compiling this queryset costs several times the database round trip it
-    describes (measured in bench/pre_token_generation.py), and it runs on every cache miss
+    describes (measured in bench/triggers_warm.py), and it runs on every cache miss
     of every token; the statement never changes, only the sub.
     """
     sql, params = _token_claims_query(_SUB_SENTINEL).query.sql_with_params()

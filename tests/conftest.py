@@ -136,6 +136,16 @@ def admin_client(db: None, django_user_model: Any) -> Client:
     return client
 
 
+@pytest.fixture(autouse=True)
+def _fresh_claims_cache() -> Iterator[None]:
+    """The per-container claims cache must not carry one test's users into the next."""
+    from triggers.claims import claims_cache_clear
+
+    claims_cache_clear()
+    yield
+    claims_cache_clear()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _no_stray_connections_at_teardown(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
     """End connections threads left open, so dropping the test database does not wait on them.

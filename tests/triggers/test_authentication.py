@@ -13,7 +13,6 @@ from invites.models import SignupRefusal
 from tenants.models import ActivityEvent, KnownDevice, UserProfile
 from tenants.services import device_fingerprint, ip_in_allowlist
 from tests.triggers.helpers import reference_raw as reference
-from triggers.claims import claims_cache_clear
 from triggers.errors import Rejection
 from triggers.lambda_handler import handler
 
@@ -28,13 +27,6 @@ POST_AUTH_DOTNET = "aws-lambda-dotnet__cognito-postauthentication-event.json"
 
 PRE_AUTH_SUB = "4A709A36-7D63-4785-829D-4198EF10EBDA"
 POST_AUTH_SUB = "5b1c2d3e-0000-4000-8000-00000000beef"
-
-
-@pytest.fixture(autouse=True)
-def fresh_cache():
-    claims_cache_clear()
-    yield
-    claims_cache_clear()
 
 
 def member(sub: str, *, email: str, company=None, role=None, **fields: Any) -> UserProfile:

@@ -13,7 +13,7 @@ from tenants.models import AppClient, FeatureFlag, FeatureFlagOverride, Role, Us
 from tenants.selectors import company_effective_flags
 from tests.triggers.helpers import reference_raw as reference
 from triggers import claims as claims_module
-from triggers.claims import OWNED_CLAIMS, RESERVED_CLAIMS, claims_cache_clear, without_reserved
+from triggers.claims import OWNED_CLAIMS, RESERVED_CLAIMS, without_reserved
 from triggers.lambda_handler import handler
 
 pytestmark = pytest.mark.django_db
@@ -29,13 +29,6 @@ DOTNET_NEW_PASSWORD = "aws-lambda-dotnet__cognito-pre-token-generation-event.jso
 
 POWERTOOLS_SUB = "0b0a57c5-f013-426a-81a1-f8ffbfba21f0"
 GO_SUB = "a36036a8-9061-424d-a737-56d57dae7bc6"
-
-
-@pytest.fixture(autouse=True)
-def fresh_cache():
-    claims_cache_clear()
-    yield
-    claims_cache_clear()
 
 
 @pytest.fixture
