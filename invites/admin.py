@@ -14,7 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
-from invites.forms import BulkInvitationForm, CognitoInvitationForm
+from invites.forms import BulkInvitationForm, CognitoInvitationForm, InvitationValidationMixin
 from invites.models import Invitation, InvitationQuerySet, InvitationStatus, SignupPolicy, SignupRefusal
 from invites.services import (
     invitation_bulk_create,
@@ -24,7 +24,6 @@ from invites.services import (
     invitation_resend,
     invitation_revoke,
     invitation_rows_parse,
-    invitation_validate,
     invitations_export_rows,
 )
 from tenants.admin_scale import LargeTableAdmin
@@ -63,7 +62,7 @@ class InvitationSenderFilter(admin.RelatedOnlyFieldListFilter):
         return choices
 
 
-class InvitationAddForm(forms.ModelForm[Invitation]):
+class InvitationAddForm(InvitationValidationMixin, forms.ModelForm[Invitation]):
     send_email = forms.BooleanField(
         required=False, initial=True, help_text="Email the invitation with its code now."
     )
@@ -76,16 +75,6 @@ class InvitationAddForm(forms.ModelForm[Invitation]):
         super().__init__(*args, **kwargs)
         self.fields["expires_at"].required = False
         self.fields["expires_at"].help_text = "Empty: the default validity from settings."
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        company, role, email = cleaned.get("company"), cleaned.get("role"), cleaned.get("email")
-        if company and role and email:
-            try:
-                cleaned["email"] = invitation_validate(company=company, email=email, role=role)
-            except ValidationError as exc:
-                raise forms.ValidationError(exc.message_dict) from exc
-        return cleaned
 
     def _post_clean(self) -> None:
         # The service builds the row (hash, expiry); model validation of the half-built
@@ -199,7 +188,8 @@ class InvitationAdmin(LargeTableAdmin):
                 all_or_none=data["on_bad_rows"] == "none",
             )
         except ValidationError as exc:
-            form.add_error("rows", exc)
+            # A whole-input problem reads best under the rows; a field's under that field.
+            form.add_error(None if hasattr(exc, "error_dict") else "rows", exc)
             return self._bulk_page(request, form)
         if not result.written:
             self.message_user(request, "Nothing was created: fix the rows marked below.", messages.ERROR)
@@ -324,9 +314,10 @@ class InvitationAdmin(LargeTableAdmin):
 
     @admin.action(description="Revoke selected invitations", permissions=["change"])
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet[Invitation]) -> None:
-        revoked = sum(invitation_revoke(invitation=inv) for inv in queryset)
+        invitations = list(queryset)
+        revoked = sum(invitation_revoke(invitation=inv) for inv in invitations)
         self.message_user(
-            request, f"Revoked {revoked} invitation(s); {queryset.count() - revoked} were not open."
+            request, f"Revoked {revoked} invitation(s); {len(invitations) - revoked} were not open."
         )
 
     @admin.action(description="Resend with a new code", permissions=["add"])

@@ -55,26 +55,25 @@ class BulkInvitationForm(forms.Form):
                 raise ValidationError({"csv_file": "The file is not UTF-8 text."}) from exc
         if not text.strip():
             raise ValidationError({"rows": "Paste some rows or upload a CSV file."})
-        company, role = cleaned.get("company"), cleaned.get("default_role")
-        if company is not None and role is not None and role.company_id not in (None, company.pk):
-            raise ValidationError({"default_role": f"The role {role.key} belongs to another company."})
         # What the confirm step posts back, so an uploaded file is not needed twice.
         cleaned["text"] = text
         return cleaned
 
 
-class CognitoInvitationForm(forms.Form):
+class InvitationValidationMixin:
+    """The single-invitation check staff see on the form: invites.services.invitation_validate."""
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}  # type: ignore[misc]
+        company, role, email = cleaned.get("company"), cleaned.get("role"), cleaned.get("email")
+        if company and role and email:
+            # Its ValidationError is a field dict already: it lands on email or role.
+            cleaned["email"] = invitation_validate(company=company, email=email, role=role)
+        return cleaned
+
+
+class CognitoInvitationForm(InvitationValidationMixin, forms.Form):
     company = forms.ModelChoiceField(queryset=Company.objects.active())
     email = forms.EmailField()
     role = forms.ModelChoiceField(queryset=Role.objects.select_related("company"))
     expires_at = forms.DateTimeField(required=False, help_text="Empty: the default validity from settings.")
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        company, role, email = cleaned.get("company"), cleaned.get("role"), cleaned.get("email")
-        if company and role and email:
-            try:
-                cleaned["email"] = invitation_validate(company=company, email=email, role=role)
-            except ValidationError as exc:
-                raise ValidationError(exc.message_dict) from exc
-        return cleaned

@@ -445,6 +445,8 @@ def invitation_rows_parse(
     from django.core.validators import validate_email
     from django.db.models import F
 
+    if default_role is not None and default_role.company_id not in (None, company.pk):
+        raise ValidationError({"default_role": f"The role {default_role.key} belongs to another company."})
     if len(text) > BULK_INVITATION_MAX_CHARS:
         raise ValidationError(f"The input is larger than {BULK_INVITATION_MAX_CHARS} characters; split it.")
     lines = _csv_lines(text)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
@@ -96,14 +97,20 @@ class CompanyAdmin(admin.ModelAdmin[Company]):
             .annotate(_member_count=Coalesce(Subquery(members, output_field=IntegerField()), Value(0)))
         )
 
-    def change_view(
-        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Company | None = None,
     ) -> HttpResponse:
-        company = self.get_object(request, object_id)
-        extra = dict(extra_context or {})
-        if company is not None:
-            extra["overview"] = admin_views.company_overview(company=company)
-        return super().change_view(request, object_id, form_url, extra)
+        # Only when the page is drawn (not on a save that redirects), with the company
+        # the change view already loaded.
+        if obj is not None and obj.pk is not None:
+            context["overview"] = admin_views.company_overview(company=obj)
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     @admin.display(description="members", ordering="_member_count")
     def member_count(self, obj: Company) -> int:
@@ -237,7 +244,7 @@ class UserProfileAdmin(LargeTableAdmin):
             "title": title,
             "form": form,
             "button": button,
-            "cognito_configured": bool(admin_views.cognito_pool_configured()),
+            "cognito_configured": bool(settings.COGNITO_USER_POOL_ID),
         }
         return TemplateResponse(request, "admin/tenants/userprofile/action.html", context)
 
@@ -390,9 +397,7 @@ class EmailTemplateAdmin(admin.ModelAdmin[EmailTemplate]):
         """The form's current fields rendered with sample data, for the sandboxed preview frame."""
         if not self.has_view_or_change_permission(request):
             raise PermissionDenied
-        if request.method != "POST":
-            return admin_views.email_preview_response(request, None)
-        return admin_views.email_preview_response(request, request.POST)
+        return admin_views.email_preview_response(request, request.POST if request.method == "POST" else None)
 
     def send_test_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Queue the saved template, rendered with sample data, to the staff member's own address."""

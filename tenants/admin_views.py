@@ -40,12 +40,6 @@ from tenants.models import (
 )
 from tenants.selectors import FlagDecision, company_email_context, company_flag_report
 
-
-def cognito_pool_configured() -> str:
-    pool_id: str = settings.COGNITO_USER_POOL_ID
-    return pool_id
-
-
 # --- Company page ------------------------------------------------------------------------
 
 OVERVIEW_ROWS = 10
@@ -345,14 +339,10 @@ def side_effect_retry_view(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, f"{effect} queued for a retry now.")
     else:
         messages.warning(request, f"{effect} is done already; nothing to retry.")
-    return HttpResponseRedirect(request.POST.get("next") or reverse("gatehouse_dashboard"))
+    return HttpResponseRedirect(reverse("gatehouse_dashboard"))
 
 
 # --- Try a trigger -----------------------------------------------------------------------
-
-
-class _RollBack(Exception):
-    """Raised to undo every write of a try."""
 
 
 def sample_event(*, trigger_source: str, version: str, profile: UserProfile | None) -> dict[str, Any]:
@@ -474,35 +464,32 @@ def trigger_try(event: dict[str, Any]) -> TryResult:
     # invoke() leaves a connection inside a caller's transaction alone (it recycles only
     # connections between invocations), so the rollback below covers everything it wrote.
     started = time.perf_counter()
-    with CaptureQueriesContext(connection) as queries:
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
         try:
-            with transaction.atomic():
-                try:
-                    answer = lambda_handler.invoke(json.loads(json.dumps(event)))
-                    result.response = answer.get("response") if isinstance(answer, dict) else answer
-                    result.claims = claims_sizes(result.response)
-                except Rejection as rejection:
-                    result.outcome, result.message = "rejected", rejection.public_message
-                    result.detail = f"reason: {rejection.reason}. {rejection.detail}".strip()
-                except (MalformedEvent, UnknownTrigger) as error:
-                    result.outcome, result.message, result.detail = (
-                        "invalid",
-                        error.public_message,
-                        error.detail,
-                    )
-                    result.error_type = type(error).__name__
-                except TriggerError as error:
-                    result.outcome, result.message, result.detail = (
-                        "error",
-                        error.public_message,
-                        error.detail,
-                    )
-                    result.error_type = type(error).__name__
-                    if error.__cause__ is not None:
-                        result.detail = f"{type(error.__cause__).__name__}: {error.__cause__}"
-                raise _RollBack
-        except _RollBack:
-            pass
+            answer = lambda_handler.invoke(json.loads(json.dumps(event)))
+            result.response = answer.get("response") if isinstance(answer, dict) else answer
+            result.claims = claims_sizes(result.response)
+        except Rejection as rejection:
+            result.outcome, result.message = "rejected", rejection.public_message
+            result.detail = f"reason: {rejection.reason}. {rejection.detail}".strip()
+        except (MalformedEvent, UnknownTrigger) as error:
+            result.outcome, result.message, result.detail = (
+                "invalid",
+                error.public_message,
+                error.detail,
+            )
+            result.error_type = type(error).__name__
+        except TriggerError as error:
+            result.outcome, result.message, result.detail = (
+                "error",
+                error.public_message,
+                error.detail,
+            )
+            result.error_type = type(error).__name__
+            if error.__cause__ is not None:
+                result.detail = f"{type(error.__cause__).__name__}: {error.__cause__}"
+        # Undo everything the try wrote; on_commit side effects never run.
+        transaction.set_rollback(True)
     result.duration_ms = round((time.perf_counter() - started) * 1000, 1)
     result.queries = len(queries)
     return result

@@ -234,3 +234,18 @@ def test_concurrent_joins_cannot_exceed_the_seat_limit(acme, roles):
     assert sum(isinstance(r, Invitation) for r in results) == 1
     assert {r.reason for r in results if isinstance(r, InvitationError)} == {RefusalReason.COMPANY_FULL}
     assert UserProfile.objects.filter(company=acme).count() == 1
+
+
+def test_bulk_rows_refuse_a_default_role_of_another_company(acme):
+    from invites.services import invitation_bulk_create
+
+    other = Company.objects.create(name="Other", slug="other")
+    foreign_role = Role.objects.create(key="OWNER", name="Owner", company=other)
+
+    with pytest.raises(ValidationError, match="belongs to another company") as excinfo:
+        invitation_bulk_create(
+            company=acme, text="ada@acme.com\n", default_role=foreign_role, created_by=None
+        )
+
+    assert "default_role" in excinfo.value.message_dict
+    assert Invitation.objects.count() == 0
