@@ -17,7 +17,8 @@ REGION = "us-east-1"
 SENDER = "no-reply@gatehouse.test"
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A local port nothing listens on (yet): for servers the tests start, or a service down."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -42,7 +43,7 @@ class MotoServer:
 def moto_server() -> Iterator[MotoServer]:
     from moto.server import ThreadedMotoServer
 
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:
@@ -137,13 +138,16 @@ def admin_client(db: None, django_user_model: Any) -> Client:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_claims_cache() -> Iterator[None]:
-    """The per-container claims cache must not carry one test's users into the next."""
+def _fresh_trigger_caches() -> Iterator[None]:
+    """Per-container caches must not carry one test's users, or a re-routed family, into the next."""
     from triggers.claims import claims_cache_clear
+    from triggers.registry import handler_for_family
 
     claims_cache_clear()
+    handler_for_family.cache_clear()
     yield
     claims_cache_clear()
+    handler_for_family.cache_clear()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -37,9 +37,6 @@ def loaded(transactional_db: None, settings: Any, monkeypatch: pytest.MonkeyPatc
     settings.SIDE_EFFECT_INLINE_BUDGET_SECONDS = 0
     settings.COGNITO_USER_POOL_ID = "us-east-1_bench"
     monkeypatch.setattr(baseline, "SECRET_KEY", settings.SECRET_KEY)
-    from triggers.claims import claims_cache_clear
-
-    claims_cache_clear()
     return loader.load(_conninfo(), scale=0.0005, prefix="t")
 
 

@@ -5,15 +5,13 @@ its Lambda client points at an in-process serve_triggers, which runs the real
 dispatcher against the test database; side effects go to cognito-local (the Cognito
 admin API) and to moto's server (SES). The app side is plain boto3.
 
-cognito-local invokes only some triggers (see docs/deploy.md); a trigger is wired
-only once its handler module exists, and each test skips, naming the module, until
-the handlers it needs have landed.
+cognito-local invokes only some triggers (see docs/deploy.md); every one it invokes is
+wired, so a handler that goes missing fails these tests instead of skipping them.
 """
 
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import os
 import re
@@ -31,8 +29,8 @@ import boto3
 import pytest
 
 from outbox.aws import reset_clients
+from tests.conftest import free_port
 from triggers.management.commands.serve_triggers import InvokeServer
-from triggers.registry import FAMILIES
 
 REPO = Path(__file__).resolve().parents[2]
 COGNITO_LOCAL = REPO / "e2e" / "node_modules" / "cognito-local" / "lib" / "bin" / "start.js"
@@ -51,23 +49,6 @@ COGNITO_LOCAL_TRIGGERS: dict[str, str] = {
     "CustomMessage": "CustomMessage",
     "UserMigration": "UserMigration",
 }
-
-
-def handler_module_exists(family: str) -> bool:
-    return importlib.util.find_spec(FAMILIES[family]) is not None
-
-
-def require_handlers(*families: str) -> None:
-    """Skip the test while a handler module it needs has not been written yet."""
-    missing = [FAMILIES[f] for f in families if not handler_module_exists(f)]
-    if missing:
-        pytest.skip(f"handler module not written yet: {', '.join(missing)}")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path, timeout: float = 30.0) -> None:
@@ -181,8 +162,8 @@ def cognito_local(
     workdir = tmp_path_factory.mktemp("cognito-local")
     # A function name per trigger, named like the trigger, so cognito-local's errors read as
     # Cognito's own: "PreSignUp failed with error <message>."
-    wired = {name: name for name, family in COGNITO_LOCAL_TRIGGERS.items() if handler_module_exists(family)}
-    port = _free_port()
+    wired = {name: name for name in COGNITO_LOCAL_TRIGGERS}
+    port = free_port()
     config = {
         "LambdaClient": {
             "endpoint": triggers_server.url,

@@ -1,7 +1,4 @@
-"""Sign-up, sign-in and password reset through cognito-local, driven with boto3 as an app would.
-
-Each test skips, naming the module, until the handlers it needs exist (see conftest).
-"""
+"""Sign-up, sign-in and password reset through cognito-local, driven with boto3 as an app would."""
 
 from __future__ import annotations
 
@@ -11,7 +8,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.e2e.conftest import CONFIRMATION_CODE, CognitoLocal, Pool, jwt_claims, require_handlers
+from tests.e2e.conftest import CONFIRMATION_CODE, CognitoLocal, Pool, jwt_claims
 
 pytestmark = pytest.mark.e2e
 
@@ -62,7 +59,6 @@ def _error(caught: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
 def test_an_invited_sign_up_is_confirmed_and_its_id_token_carries_gatehouse_claims(
     pool: Pool, aws: Any, staff: Any, company: Any, admin_role: Any
 ) -> None:
-    require_handlers("PreSignUp", "PostConfirmation", "TokenGeneration")
     from tenants.models import UserProfile
 
     # cognito-local answers a missing group with HTTP 500, not ResourceNotFoundException, so the
@@ -90,7 +86,6 @@ def test_an_invited_sign_up_is_confirmed_and_its_id_token_carries_gatehouse_clai
 def test_a_second_sign_up_with_the_same_code_is_refused_with_our_message(
     pool: Pool, staff: Any, company: Any, admin_role: Any
 ) -> None:
-    require_handlers("PreSignUp", "PostConfirmation")
     from invites.models import RefusalReason
     from invites.services import SIGNUP_MESSAGES
     from tenants.models import UserProfile
@@ -111,7 +106,6 @@ def test_a_second_sign_up_with_the_same_code_is_refused_with_our_message(
 
 
 def test_a_sign_up_from_a_domain_outside_the_allowlist_is_refused(pool: Pool) -> None:
-    require_handlers("PreSignUp")
     from invites.models import RefusalReason, SignupPolicy, SignupRefusal
     from invites.services import SIGNUP_MESSAGES
 
@@ -129,7 +123,6 @@ def test_a_sign_up_from_a_domain_outside_the_allowlist_is_refused(pool: Pool) ->
 def test_a_suspended_user_is_disabled_in_the_pool_and_refused_by_pre_authentication(
     pool: Pool, cognito_local: CognitoLocal, staff: Any, company: Any, admin_role: Any
 ) -> None:
-    require_handlers("PreSignUp", "PostConfirmation", "TokenGeneration", "PreAuthentication")
     from invites.models import RefusalReason
     from tenants.models import UserProfile
     from tenants.services import SIGN_IN_MESSAGES, profile_suspend
@@ -173,7 +166,6 @@ def test_a_suspended_user_is_disabled_in_the_pool_and_refused_by_pre_authenticat
 def test_a_forgotten_password_code_arrives_rendered_from_the_staff_edited_template(
     pool: Pool, cognito_local: CognitoLocal, staff: Any, company: Any, admin_role: Any
 ) -> None:
-    require_handlers("PreSignUp", "PostConfirmation", "CustomMessage")
     from tenants.models import EmailTemplate
 
     code = _invite(company=company, role=admin_role, staff=staff, email="ada@acme.test")

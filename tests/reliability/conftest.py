@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,7 +13,7 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from triggers import registry
+from tests.conftest import free_port
 
 THREAD_JOIN_SECONDS = 60
 
@@ -48,9 +47,7 @@ def run_concurrently(count: int, work: Callable[[int], Any]) -> list[Any]:
 
 def closed_port() -> int:
     """A local port nothing listens on: connecting fails at once (service down)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_port()
 
 
 @dataclass
@@ -141,10 +138,3 @@ def fake_service() -> Iterator[Callable[..., FakeService]]:
     yield start
     for service in started:
         service.stop()
-
-
-@pytest.fixture(autouse=True)
-def _fresh_registry() -> Iterator[None]:
-    registry.handler_for_family.cache_clear()
-    yield
-    registry.handler_for_family.cache_clear()

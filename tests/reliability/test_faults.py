@@ -14,7 +14,6 @@ import hmac
 import json
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -26,7 +25,6 @@ from outbox.services import side_effect_retry, side_effects_drain
 from tenants.models import UserProfile
 from tests.reliability.conftest import closed_port
 from tests.triggers.helpers import make_event
-from triggers.claims import claims_cache_clear
 from triggers.errors import TemporaryFailure
 from triggers.lambda_handler import handler
 
@@ -35,13 +33,6 @@ SUB = "5b2f0c1e-0000-4000-8000-0000000fa017"
 GENERIC = TemporaryFailure.public_message
 ANSWER_WITHIN_SECONDS = 3.0  # Cognito gives 5; this leaves room for a cold start
 FAIL_CLOSED_WITHIN_SECONDS = 4.5
-
-
-@pytest.fixture(autouse=True)
-def _no_cached_claims() -> Iterator[None]:
-    claims_cache_clear()
-    yield
-    claims_cache_clear()
 
 
 def confirm_event(pool_id: str) -> dict[str, Any]:

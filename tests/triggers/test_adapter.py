@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import socket
 
 import pytest
 from django.db import connection, connections
@@ -14,6 +13,7 @@ from backoffice.logging import JsonFormatter
 from invites.models import SignupPolicy, SignupRefusal
 from tenants.models import UserProfile
 from tenants.services import profile_onboard
+from tests.conftest import free_port
 from tests.triggers.helpers import make_event
 from triggers import registry
 from triggers.errors import MalformedEvent, Rejection, TemporaryFailure, UnknownTrigger
@@ -190,12 +190,6 @@ def test_a_registered_family_whose_module_is_missing_fails_closed(db, monkeypatc
         handler(make_event(SIGN_UP), None)
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.django_db(transaction=True)
 def test_with_the_database_down_post_confirmation_still_answers_and_sign_up_fails_closed(
     open_policy, monkeypatch, caplog
@@ -205,7 +199,7 @@ def test_with_the_database_down_post_confirmation_still_answers_and_sign_up_fail
     with monkeypatch.context() as down:
         connection.close()
         down.setitem(connection.settings_dict, "HOST", "127.0.0.1")
-        down.setitem(connection.settings_dict, "PORT", str(_free_port()))  # nothing listens
+        down.setitem(connection.settings_dict, "PORT", str(free_port()))  # nothing listens
 
         answer = handler(confirm, None)
         with pytest.raises(TemporaryFailure):
