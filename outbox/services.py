@@ -211,16 +211,12 @@ def email_enqueue(
     from tenants.services import email_render
 
     rendered = email_render(key=template, language=language, company=company, context=context)
-    sender = settings.SES_SENDER
-    if company is not None and company.brand_sender_name:
-        address = sender.rpartition("<")[2].rstrip(">") if "<" in sender else sender
-        sender = f'"{_header_safe(company.brand_sender_name)}" <{address}>'
     return side_effect_enqueue(
         key=f"email:{key}",
         kind=SideEffectKind.SEND_EMAIL,
         payload={
             "to": to,
-            "from": sender,
+            "from": email_sender(company),
             "subject": rendered.subject,
             "html": rendered.html_body,
             "text": rendered.text_body,
@@ -231,8 +227,18 @@ def email_enqueue(
     )
 
 
-def _header_safe(value: str) -> str:
-    return "".join(ch for ch in value if ch not in '\r\n"<>\\').strip()[:100]
+def email_sender(company: Company | None) -> str:
+    """The From header: SES_SENDER's address, under the company's sender name when it has one.
+
+    The name is staff input going into a header: quotes, angle brackets, backslashes and
+    line breaks are dropped so it cannot end the display name or add a header.
+    """
+    sender: str = settings.SES_SENDER
+    if company is None or not company.brand_sender_name:
+        return sender
+    address = sender.rpartition("<")[2].rstrip(">") if "<" in sender else sender
+    name = "".join(ch for ch in company.brand_sender_name if ch not in '\r\n"<>\\').strip()[:100]
+    return f'"{name}" <{address}>' if name else sender
 
 
 def _send_email(side_effect: SideEffect) -> None:

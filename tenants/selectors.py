@@ -334,15 +334,7 @@ class SignInSubject:
 
 
 def sign_in_subject(*, sub: str) -> SignInSubject | None:
-    if not sub:
-        return None
-    profile = (
-        UserProfile.objects.filter(cognito_sub=sub)
-        .select_related("company")
-        .only("status", "company")
-        .order_by()
-        .first()
-    )
+    profile = profile_with_company(sub=sub)
     if profile is None:
         return None
     return SignInSubject(profile_id=profile.pk, active=profile.is_active, company=profile.company)

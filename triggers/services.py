@@ -42,7 +42,7 @@ from tenants.emails import (
 )
 from tenants.models import Company, UserProfile
 from tenants.selectors import company_email_context, email_template_source, profile_with_company
-from tenants.services import mask_email, normalize_email, rate_limit_hit
+from tenants.services import mask_email, normalize_email, rate_limit_hit, user_email_context
 from triggers.models import LoginCode
 
 logger = logging.getLogger(__name__)
@@ -65,11 +65,10 @@ class Recipient:
     email: str
 
     def user_context(self) -> dict[str, str]:
-        return {"given_name": self.given_name, "family_name": self.family_name, "email": self.email}
-
-
-def _profile_for(sub: str) -> UserProfile | None:
-    return profile_with_company(sub=sub)
+        """What {{ user }} holds in every email template (tenants.services.user_email_context)."""
+        return user_email_context(
+            self.profile, given_name=self.given_name, family_name=self.family_name, email=self.email
+        )
 
 
 def language_for(*, profile: UserProfile | None, locale: str = "") -> str:
@@ -90,7 +89,7 @@ def _recipient(
     family_name: str = "",
     from_invitation: bool = False,
 ) -> Recipient:
-    profile = _profile_for(sub)
+    profile = profile_with_company(sub=sub)
     company = profile.company if profile is not None else None
     if profile is None and from_invitation:
         # A user not yet onboarded (AdminCreateUser, a sign-up in progress): the company
@@ -309,7 +308,7 @@ def passwordless_next_step(
         return ChallengeDecision(fail=True, reason="user_not_found")
     if any(step.name != CUSTOM_CHALLENGE for step in session):
         return ChallengeDecision(fail=True, reason="unexpected_challenge")
-    profile = _profile_for(sub)
+    profile = profile_with_company(sub=sub)
     if profile is not None and (
         not profile.is_active or (profile.company is not None and not profile.company.is_active)
     ):
@@ -357,15 +356,6 @@ def _challenge_id(value: str) -> uuid.UUID | None:
 
 def login_code_generate(length: int) -> str:
     return "".join(secrets.choice("0123456789") for _ in range(length))
-
-
-def _sender(company: Company | None) -> str:
-    sender: str = settings.SES_SENDER
-    if company is None or not company.brand_sender_name:
-        return sender
-    address = sender.rpartition("<")[2].rstrip(">") if "<" in sender else sender
-    name = "".join(ch for ch in company.brand_sender_name if ch not in '\r\n"<>\\').strip()[:100]
-    return f'"{name}" <{address}>' if name else sender
 
 
 def login_code_issue(
@@ -418,7 +408,7 @@ def login_code_issue(
         secret=True,
     )
     from outbox.models import SideEffectKind
-    from outbox.services import side_effect_enqueue
+    from outbox.services import email_sender, side_effect_enqueue
 
     with transaction.atomic():
         LoginCode.objects.create(
@@ -434,7 +424,7 @@ def login_code_issue(
             kind=SideEffectKind.SEND_EMAIL,
             payload={
                 "to": email,
-                "from": _sender(recipient.company),
+                "from": email_sender(recipient.company),
                 "subject": rendered.subject,
                 "html": rendered.html_body,
                 "text": rendered.text_body,
