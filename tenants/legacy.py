@@ -25,9 +25,8 @@ import hashlib
 import io
 import logging
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import cast
 
 from django.conf import settings
 from django.contrib.auth.hashers import (
@@ -579,13 +578,3 @@ def legacy_users_import(
         },
     )
     return report
-
-
-def legacy_users_csv(rows: Iterable[dict[str, Any]]) -> str:
-    """CSV text for rows given as dicts (for tests, scripts and the admin's sample file)."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=[*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS], extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({key: row.get(key, "") for key in [*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS]})
-    return out.getvalue()

@@ -23,9 +23,10 @@ from django.db import connection
 from invites import services as invite_services
 from invites.models import Invitation
 from outbox.models import SideEffect, SideEffectStatus
-from tenants.legacy import legacy_users_csv, legacy_users_import
+from tenants.legacy import legacy_users_import
 from tests.log_hygiene import HygieneHandler, SecretRegistry, find_secrets, is_ours
 from tests.reliability.conftest import closed_port
+from tests.tenants.legacy_csv import legacy_users_csv
 from tests.triggers.helpers import make_event
 from triggers import services as trigger_services
 from triggers.errors import Rejection, TemporaryFailure, UnknownTrigger

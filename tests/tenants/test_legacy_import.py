@@ -16,8 +16,9 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from tenants.legacy import legacy_password_check, legacy_users_csv, legacy_users_import
+from tenants.legacy import legacy_password_check, legacy_users_import
 from tenants.models import LegacyUser
+from tests.tenants.legacy_csv import legacy_users_csv
 
 pytestmark = pytest.mark.django_db
 

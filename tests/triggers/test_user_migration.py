@@ -20,8 +20,9 @@ from django.contrib.auth.hashers import (
 from django.utils import timezone
 
 from invites.models import SignupRefusal
-from tenants.legacy import legacy_users_csv, legacy_users_import
+from tenants.legacy import legacy_users_import
 from tenants.models import LegacyUser
+from tests.tenants.legacy_csv import legacy_users_csv
 from tests.triggers.helpers import REFERENCE_DIR, make_event, reference_event
 from triggers.errors import Rejection
 from triggers.lambda_handler import handler
