@@ -113,6 +113,14 @@ def reference_raw(name: str) -> dict[str, Any]:
     return load_json(path)
 
 
+def reference_named(name: str) -> dict[str, Any]:
+    """A reference event by file name, its placeholder source filled in (reference_event)."""
+    path = REFERENCE_DIR / name
+    if not path.is_file():
+        pytest.skip(f"reference event {path} not found (set GATEHOUSE_REFERENCE_EVENTS)")
+    return reference_event(path)
+
+
 def reference_files() -> list[Path]:
     if not REFERENCE_DIR.is_dir():
         return []

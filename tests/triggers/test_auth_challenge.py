@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from outbox.models import SideEffect
 from tenants.models import EmailTemplate, Status, UserProfile
-from tests.triggers.helpers import REFERENCE_DIR, make_event, reference_event
+from tests.triggers.helpers import make_event, reference_named
 from triggers.errors import MalformedEvent, Rejection
 from triggers.lambda_handler import handler
 from triggers.models import LoginCode
@@ -337,13 +337,6 @@ def test_create_costs_a_fixed_number_of_queries(aws: Any, django_assert_num_quer
 # --- The reference events ----------------------------------------------------------------
 
 
-def _reference(name: str) -> dict[str, Any]:
-    path = REFERENCE_DIR / name
-    if not path.is_file():
-        pytest.skip(f"reference event {name} not present")
-    return reference_event(path)
-
-
 @pytest.mark.parametrize(
     "name",
     [
@@ -355,7 +348,7 @@ def _reference(name: str) -> dict[str, Any]:
 )
 def test_reference_define_events_fail_cleanly(name: str) -> None:
     # userNotFound, made-up challenge names or a PASSWORD_VERIFIER step: none is our flow.
-    response = handler(_reference(name), None)["response"]
+    response = handler(reference_named(name), None)["response"]
 
     assert response == {"challengeName": None, "issueTokens": False, "failAuthentication": True}
 
@@ -370,19 +363,19 @@ def test_reference_define_events_fail_cleanly(name: str) -> None:
     ],
 )
 def test_reference_verify_events_are_wrong_answers(name: str) -> None:
-    assert handler(_reference(name), None)["response"]["answerCorrect"] is False
+    assert handler(reference_named(name), None)["response"]["answerCorrect"] is False
 
 
 def test_reference_create_events_are_refused_cleanly(aws: Any) -> None:
     # aws-lambda-go: a phone-only user after a password step (no email to send to).
     with pytest.raises(Rejection):
-        handler(_reference("aws-lambda-go__cognito-event-userpools-create-auth-challenge.json"), None)
+        handler(reference_named("aws-lambda-go__cognito-event-userpools-create-auth-challenge.json"), None)
     # aws-lambda-dotnet: challengeName "challenge" is not one a Lambda creates.
     with pytest.raises(MalformedEvent):
-        handler(_reference("aws-lambda-dotnet__cognito-createauthchallenge-event.json"), None)
+        handler(reference_named("aws-lambda-dotnet__cognito-createauthchallenge-event.json"), None)
     # powertools: a PASSWORD_VERIFIER challenge is Cognito's, never created by a Lambda.
     with pytest.raises(MalformedEvent):
-        handler(_reference("powertools-python__cognitoCreateAuthChallengeEvent.json"), None)
+        handler(reference_named("powertools-python__cognitoCreateAuthChallengeEvent.json"), None)
     assert LoginCode.objects.count() == 0
 
 

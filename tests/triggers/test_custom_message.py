@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 
 from tenants.models import EmailTemplate, UserProfile
-from tests.triggers.helpers import REFERENCE_DIR, make_event, reference_event
+from tests.triggers.helpers import make_event, reference_named
 from triggers.errors import MalformedEvent
 from triggers.lambda_handler import handler
 from triggers.services import CUSTOM_MESSAGE_KEYS
@@ -281,16 +281,9 @@ def test_a_custom_message_costs_four_queries_before_onboarding(django_assert_num
 # --- The reference events ----------------------------------------------------------------
 
 
-def _reference(name: str) -> dict[str, Any]:
-    path = REFERENCE_DIR / name
-    if not path.is_file():
-        pytest.skip(f"reference event {name} not present")
-    return reference_event(path)
-
-
 def test_reference_powertools_admin_create_user_event() -> None:
     # codeParameter "####" and usernameParameter "username", as published.
-    response = answer(_reference("powertools-python__cognitoCustomMessageEvent.json"))
+    response = answer(reference_named("powertools-python__cognitoCustomMessageEvent.json"))
 
     assert response["emailSubject"] == "Your Gatehouse account"
     assert response["smsMessage"] == "Username username, temporary password ####"
@@ -305,7 +298,7 @@ def test_reference_powertools_admin_create_user_event() -> None:
     ],
 )
 def test_reference_sign_up_events(name: str) -> None:
-    event = _reference(name)
+    event = reference_named(name)
 
     response = answer(event)
 

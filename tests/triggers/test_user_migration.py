@@ -23,7 +23,7 @@ from invites.models import SignupRefusal
 from tenants.legacy import legacy_users_import
 from tenants.models import LegacyUser
 from tests.tenants.legacy_csv import legacy_users_csv
-from tests.triggers.helpers import REFERENCE_DIR, make_event, reference_event
+from tests.triggers.helpers import make_event, reference_named
 from triggers.errors import Rejection
 from triggers.lambda_handler import handler
 
@@ -215,13 +215,6 @@ def test_an_unknown_migration_source_fails_closed() -> None:
 # --- The reference events ----------------------------------------------------------------
 
 
-def _reference(name: str) -> dict[str, Any]:
-    path = REFERENCE_DIR / name
-    if not path.is_file():
-        pytest.skip(f"reference event {name} not present")
-    return reference_event(path)
-
-
 @pytest.mark.parametrize(
     "name",
     [
@@ -232,12 +225,12 @@ def _reference(name: str) -> dict[str, Any]:
 )
 def test_reference_events_of_unknown_users_are_refused_cleanly(name: str) -> None:
     with pytest.raises(Rejection, match="Bad password"):
-        handler(_reference(name), None)
+        handler(reference_named(name), None)
 
 
 def test_a_reference_event_for_a_legacy_user_overrides_the_placeholder_response() -> None:
     import_legacy(legacy_hashes()["bcrypt_sha256"])
-    event = _reference("aws-lambda-dotnet__cognito-migrateuser-event.json")
+    event = reference_named("aws-lambda-dotnet__cognito-migrateuser-event.json")
     event["userName"] = EMAIL
     event["request"]["password"] = PASSWORD
 
