@@ -1,4 +1,4 @@
-"""What the trigger flows keep between invocations: the passwordless sign-in codes."""
+"""What the flows keep between invocations: the passwordless sign-in codes."""
 
 from __future__ import annotations
 
@@ -34,6 +34,9 @@ class LoginCode(models.Model):
     objects = LoginCodeQuerySet.as_manager()
 
     class Meta:
+        # The table kept its name when the model moved here from triggers (migration
+        # accounts 0001 / triggers 0002 change Django's state only, never the data).
+        db_table = "triggers_logincode"
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["expires_at"], name="login_code_expiry")]
 

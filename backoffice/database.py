@@ -63,5 +63,9 @@ def database_config(env: environ.Env, base_dir: Path) -> dict[str, Any]:
     # A connection frozen with the Lambda container may be dead on thaw: ping before use.
     config["CONN_HEALTH_CHECKS"] = True
     config["DISABLE_SERVER_SIDE_CURSORS"] = True
-    config.setdefault("TEST", {})["NAME"] = env.str("TEST_DATABASE_NAME", default="test_gatehouse")
+    # Two checkouts testing against one server each get their own test database (named after
+    # the database they point at), instead of dropping each other's test_gatehouse.
+    name = str(config.get("NAME") or "")
+    default_test_name = "test_gatehouse" if name in ("", "postgres", "gatehouse") else f"test_{name}"
+    config.setdefault("TEST", {})["NAME"] = env.str("TEST_DATABASE_NAME", default=default_test_name)
     return config

@@ -59,10 +59,13 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "axes",
     "django_tasks_db",
-    "tenants",
-    "invites",
-    "outbox",
+    # Top to bottom as in docs/architecture.md: entry points, flows, domain, infrastructure.
+    "staff",
     "triggers",
+    "accounts",
+    "invites",
+    "tenants",
+    "outbox",
 ]
 
 MIDDLEWARE = [
@@ -115,7 +118,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-# Hashers that can verify imported legacy passwords (see tenants.services.legacy_*).
+# Hashers that can verify imported legacy passwords (see tenants.legacy_hashes).
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",

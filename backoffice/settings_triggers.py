@@ -112,6 +112,8 @@ _NOT_FOR_TRIGGERS = {
     "django.contrib.staticfiles",
     "whitenoise.runserver_nostatic",
     "axes",
+    # The back office's admin modules and staff commands.
+    "staff",
 }
 
 INSTALLED_APPS = [app for app in INSTALLED_APPS if app not in _NOT_FOR_TRIGGERS]

@@ -3,7 +3,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import path
 
-from tenants import admin_views
+from staff import dashboard, try_trigger
 
 
 def healthz(request: HttpRequest) -> HttpResponse:
@@ -18,15 +18,15 @@ urlpatterns = [
     path("", lambda request: redirect("admin:index")),
     path("healthz", healthz),
     # The admin's own pages, before admin.site.urls (whose catch-all would answer 404).
-    path("admin/dashboard/", admin.site.admin_view(admin_views.dashboard_view), name="gatehouse_dashboard"),
+    path("admin/dashboard/", admin.site.admin_view(dashboard.dashboard_view), name="gatehouse_dashboard"),
     path(
         "admin/dashboard/retry/<int:pk>/",
-        admin.site.admin_view(admin_views.side_effect_retry_view),
+        admin.site.admin_view(dashboard.side_effect_retry_view),
         name="gatehouse_side_effect_retry",
     ),
     path(
         "admin/try-trigger/",
-        admin.site.admin_view(admin_views.try_trigger_view),
+        admin.site.admin_view(try_trigger.try_trigger_view),
         name="gatehouse_try_trigger",
     ),
     path("admin/", admin.site.urls),

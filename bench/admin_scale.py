@@ -100,15 +100,14 @@ def measure_all(client: Any, the_pages: list[Page], runs: int) -> dict[str, Meas
 
 
 def bulk_import(*, rows: int, chunk: int) -> Row:
-    """Import invitations from CSV through invites.services.invitation_bulk_create, chunk by chunk."""
+    """Import invitations from CSV through invites.bulk.invitation_bulk_create, chunk by chunk."""
     from django.db import connection
 
-    from invites import services
+    from invites import bulk as services
     from tenants.models import Company, Role
 
     company = Company.objects.create(name="Bulk Import Ltd", slug=f"bulk-import-{time.time_ns()}")
     role = Role.objects.get(key="USER", company__isnull=True)
-    bulk = getattr(services, "invitation_bulk_create", None)
     texts = []
     for start in range(0, rows, chunk):
         lines = ["email,role"] + [
@@ -126,22 +125,15 @@ def bulk_import(*, rows: int, chunk: int) -> Row:
     # An execute wrapper counts every statement without the debug log's 9,000-entry cap.
     with connection.execute_wrapper(count):
         for text in texts:
-            if bulk is not None:
-                result = bulk(company=company, text=text, default_role=role)
-                if not result.written:
-                    raise RuntimeError(f"bulk import refused the CSV: {result.bad_rows[:3]}")
-                created += len(result.issued)
-            else:  # pragma: no cover - the service exists in this tree
-                for line in text.splitlines()[1:]:
-                    services.invitation_create(company=company, email=line.split(",")[0], role=role)
-                    created += 1
+            result = services.invitation_bulk_create(company=company, text=text, default_role=role)
+            if not result.written:
+                raise RuntimeError(f"bulk import refused the CSV: {result.bad_rows[:3]}")
+            created += len(result.issued)
     seconds = time.perf_counter() - started
     assert created == rows, (created, rows)
     how = (
-        f"invites.services.invitation_bulk_create, {len(texts)} CSV chunk(s) of {chunk:,} "
+        f"invites.bulk.invitation_bulk_create, {len(texts)} CSV chunk(s) of {chunk:,} "
         f"(its BULK_INVITATION_MAX_ROWS is {services.BULK_INVITATION_MAX_ROWS:,})"
-        if bulk is not None
-        else "invites.services.invitation_create in a loop (no bulk service found)"
     )
     return Row(
         section="admin",
@@ -219,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         from invites import services
 
         # As staff would: the whole CSV in as few requests as the service's row cap allows.
-        cap = getattr(services, "BULK_INVITATION_MAX_ROWS", 1000)
+        cap = services.BULK_INVITATION_MAX_ROWS
         emit(bulk_import(rows=args.bulk_rows, chunk=min(args.bulk_rows, cap)))
     return 0
 

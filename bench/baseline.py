@@ -11,6 +11,9 @@ rows, so a baseline never wins by doing less.
 This module imports nothing from Django or Gatehouse, so it is also the cold-start
 baseline: `python -m bench.baseline cold EVENT_JSON` answers one pre token generation
 event from a fresh process.
+
+Long on purpose: each raw handler writes out the same SQL Gatehouse runs, so a reader can
+compare them statement by statement.
 """
 
 from __future__ import annotations
@@ -171,7 +174,7 @@ class Refused(Exception):
 
 
 def pre_sign_up(conn: psycopg.Connection, event: dict[str, Any]) -> dict[str, Any]:
-    """The same rules and statements as invites.services.signup_evaluate for a self sign-up."""
+    """The same rules and statements as accounts.sign_up.signup_evaluate for a self sign-up."""
     request = event.get("request") or {}
     attrs = request.get("userAttributes") or {}
     meta = request.get("clientMetadata") or {}
@@ -293,10 +296,10 @@ def _default_template(key: str, part: str) -> str:
 def _enqueue(cur: psycopg.Cursor, *, key: str, kind: str, payload: dict[str, Any], profile_id: int) -> None:
     """The outbox row and its task row (django-tasks-db's table), as outbox.services writes them."""
     row = cur.execute(
-        "INSERT INTO outbox_sideeffect (key, kind, payload, status, attempts, last_error, profile_id, "
+        "INSERT INTO outbox_sideeffect (key, kind, payload, status, attempts, last_error, subject, "
         "created_at, done_at) VALUES (%s, %s, %s, 'pending', 0, '', %s, now(), NULL) "
         "ON CONFLICT (key) DO NOTHING RETURNING id",
-        [key[:200], kind, json.dumps(payload), profile_id],
+        [key[:200], kind, json.dumps(payload), f"profile:{profile_id}" if profile_id else ""],
     ).fetchone()
     if row is None:
         return

@@ -8,6 +8,9 @@ tables in proportion (see COUNTS). Rows satisfy every constraint the models decl
 with their profile, roles only with a company ...), so the admin and the triggers
 read them as they would read rows the services wrote. Every unique value carries a
 batch prefix, so a second batch can be loaded on top of the first.
+
+Long because every table's COPY is written out beside the others: one place to change when
+the schema does.
 """
 
 from __future__ import annotations
@@ -458,7 +461,7 @@ def load(conninfo: str, *, scale: float = 1.0, prefix: str = "a", seed: int = 8)
                 "last_error",
                 "created_at",
                 "done_at",
-                "profile_id",
+                "subject",
             ],
             (
                 (
@@ -471,7 +474,7 @@ def load(conninfo: str, *, scale: float = 1.0, prefix: str = "a", seed: int = 8)
                     "" if j % 10 else "EndpointConnectionError: could not connect",
                     now - timedelta(minutes=j),
                     now if j % 10 else None,
-                    profile_ids[j % len(profile_ids)],
+                    f"profile:{profile_ids[j % len(profile_ids)]}",
                 )
                 for j in range(n["side_effects"])
             ),

@@ -10,6 +10,9 @@ one psycopg connection; their runs are interleaved in a shuffled order. Work tha
 gets a fresh row per run (a new invitation, a new user, a new code) for both contenders,
 so neither measures an idempotent replay. AWS points at a closed port and the inline
 side-effect budget is 0: side effects are stored in the outbox and left to the queue.
+
+Long because every trigger's row (setup, Gatehouse call, raw call, checks that both did the
+same) sits in one table-shaped file.
 """
 
 from __future__ import annotations
@@ -278,7 +281,7 @@ def no_inline_sends() -> Any:
     Post confirmation opens its own budget (settings: 0 here); create auth challenge opens
     none, and without a budget outbox.services tries the email inline, so the bench sets one.
     """
-    from outbox.services import inline_budget
+    from outbox.runner import inline_budget
 
     return inline_budget(0)
 

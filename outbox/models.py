@@ -43,13 +43,9 @@ class SideEffect(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(db_default=Now())
     last_error = models.TextField(blank=True)
-    profile = models.ForeignKey(
-        "tenants.UserProfile",
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="side_effects",
-    )
+    # Who the effect is about, as "profile:<id>": a reference the outbox can hold without
+    # importing the app that owns people (the admin links it; erasure finds rows by it).
+    subject = models.CharField(max_length=64, blank=True, default="", db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     done_at = models.DateTimeField(null=True, blank=True)
 

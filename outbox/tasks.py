@@ -8,13 +8,12 @@ from django.tasks import task
 from django.utils import timezone
 
 from outbox.models import SideEffect, SideEffectStatus
+from outbox.runner import side_effect_attempt
 
 
 @task()
 def perform_side_effect(side_effect_id: int) -> str:
     """Attempt a side effect; while it is still pending, queue the next attempt at its time."""
-    from outbox.services import side_effect_attempt
-
     outcome = side_effect_attempt(side_effect_id)
     row = SideEffect.objects.filter(pk=side_effect_id).values("status", "next_attempt_at").first()
     if row and row["status"] == SideEffectStatus.PENDING:

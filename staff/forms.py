@@ -7,8 +7,8 @@ from typing import Any
 
 from django import forms
 
+from core.addresses import normalize_email
 from tenants.models import Role, UserProfile
-from tenants.services import normalize_email
 
 
 class SuspendForm(forms.Form):

@@ -7,7 +7,8 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
-from invites.services import BULK_INVITATION_MAX_CHARS, invitation_validate
+from invites.bulk import BULK_INVITATION_MAX_CHARS
+from invites.services import invitation_validate
 from tenants.models import Company, Role
 
 BULK_HELP = (

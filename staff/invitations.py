@@ -14,19 +14,12 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
-from invites.forms import BulkInvitationForm, CognitoInvitationForm, InvitationValidationMixin
+from invites.bulk import invitation_bulk_create, invitation_rows_parse, invitations_export_rows
+from invites.cognito_users import invitation_create_cognito_user
 from invites.models import Invitation, InvitationQuerySet, InvitationStatus, SignupPolicy, SignupRefusal
-from invites.services import (
-    invitation_bulk_create,
-    invitation_create,
-    invitation_create_cognito_user,
-    invitation_extend,
-    invitation_resend,
-    invitation_revoke,
-    invitation_rows_parse,
-    invitations_export_rows,
-)
-from tenants.admin_scale import LargeTableAdmin
+from invites.services import invitation_create, invitation_extend, invitation_resend, invitation_revoke
+from staff.invitation_forms import BulkInvitationForm, CognitoInvitationForm, InvitationValidationMixin
+from staff.scale import LargeTableAdmin
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise

@@ -17,7 +17,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
-from tenants.legacy import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, LegacyImportReport, legacy_users_import
+from tenants.legacy_import import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, LegacyImportReport, legacy_users_import
 from tenants.models import LegacyUser
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024

@@ -1,20 +1,31 @@
+"""The outbox in the admin: what waits, what failed, retry. A row names its person only as
+`subject` ("profile:<id>"); the admin, above both apps, turns that into a link and a search."""
+
 from __future__ import annotations
 
-from django.contrib import admin
-from django.db.models import QuerySet
-from django.http import HttpRequest
+from typing import Any
 
+from django.contrib import admin
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+
+from core.addresses import normalize_email
 from outbox.models import SideEffect
 from outbox.services import side_effect_retry
-from tenants.admin_scale import LargeTableAdmin
+from staff.scale import LargeTableAdmin
+from tenants.messages import profile_subject
+from tenants.models import UserProfile
+
+PROFILE_PREFIX = "profile:"
 
 
 @admin.register(SideEffect)
 class SideEffectAdmin(LargeTableAdmin):
-    list_display = ["created_at", "kind", "status", "attempts", "next_attempt_at", "profile", "short_error"]
+    list_display = ["created_at", "kind", "status", "attempts", "next_attempt_at", "person", "short_error"]
     list_filter = ["status", "kind"]
-    list_select_related = ["profile"]
-    search_fields = ["key", "profile__email"]
+    search_fields = ["key", "=subject"]
     actions = ["retry_selected"]
     readonly_fields = [
         "key",
@@ -23,7 +34,7 @@ class SideEffectAdmin(LargeTableAdmin):
         "attempts",
         "next_attempt_at",
         "last_error",
-        "profile",
+        "person",
         "payload",
         "created_at",
         "done_at",
@@ -31,6 +42,28 @@ class SideEffectAdmin(LargeTableAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip()
+        if "@" in term:
+            # A person's email finds their effects through the subject reference (indexed).
+            subjects = [
+                profile_subject(profile)
+                for profile in UserProfile.objects.filter(email=normalize_email(term)).only("pk")[:20]
+            ]
+            results = queryset.filter(Q(pk__in=results.values("pk")) | Q(subject__in=subjects))
+        return results, may_have_duplicates
+
+    @admin.display(description="person")
+    def person(self, obj: SideEffect) -> str:
+        if not obj.subject.startswith(PROFILE_PREFIX):
+            return obj.subject or "-"
+        pk = obj.subject.removeprefix(PROFILE_PREFIX)
+        url = reverse("admin:tenants_userprofile_change", args=[pk])
+        return format_html('<a href="{}">{}</a>', url, obj.subject)
 
     @admin.display(description="last error")
     def short_error(self, obj: SideEffect) -> str:

@@ -1,4 +1,9 @@
-"""Tenants: companies, their roles, feature flags, members and what staff edit for them."""
+"""Tenants: companies, their roles, feature flags, members and what staff edit for them.
+
+One module on purpose: the models reference each other (company, role, profile, flag
+override) and Django's app holds them together; each class is fields, constraints and
+`__str__` only, so its length is declarations, not logic.
+"""
 
 from __future__ import annotations
 

@@ -11,11 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from outbox.services import inline_budget
-from triggers.errors import MalformedEvent, Rejection
-from triggers.events import CognitoEvent
-from triggers.lambda_handler import handler_for
-from triggers.services import (
+from accounts.passwordless import (
     CUSTOM_CHALLENGE,
     ChallengeStep,
     PasswordlessRefused,
@@ -23,6 +19,10 @@ from triggers.services import (
     login_code_verify,
     passwordless_next_step,
 )
+from outbox.runner import inline_budget
+from triggers.errors import MalformedEvent, Rejection
+from triggers.events import CognitoEvent
+from triggers.lambda_handler import handler_for
 
 logger = logging.getLogger("gatehouse.triggers")
 

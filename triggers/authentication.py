@@ -5,7 +5,7 @@ outside a company's IP allowlist. The address is the `ipAddress` the app's backe
 InitiateAuth's ClientMetadata (Cognito passes it to this trigger as validationData) or in
 clientMetadata: Cognito itself never tells this trigger the caller's address (docs/tokens.md).
 
-Post authentication is best-effort: tenants.services.profile_record_sign_in logs and swallows
+Post authentication is best-effort: accounts.sign_in.profile_record_sign_in logs and swallows
 its own failures, because Cognito has already accepted the password and a failed analytics
 write must not turn into a failed sign-in.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tenants.services import SignInRefused, profile_record_sign_in, sign_in_check
+from accounts.sign_in import SignInRefused, profile_record_sign_in, sign_in_check
 from triggers.errors import MalformedEvent, Rejection
 from triggers.events import CognitoEvent
 from triggers.lambda_handler import handler_for

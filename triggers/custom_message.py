@@ -1,6 +1,6 @@
 """Custom message trigger: Cognito's codes and invitations in the templates staff edit.
 
-Every CustomMessage_* source maps to a template key (triggers.services.CUSTOM_MESSAGE_KEYS);
+Every CustomMessage_* source maps to a template key (accounts.custom_messages.CUSTOM_MESSAGE_KEYS);
 the message is rendered in the user's language with their company's branding and
 checked for Cognito's placeholders and length limits, falling back to the default
 template when a staff edit cannot carry it. A source we have no template for gets
@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from accounts.custom_messages import CUSTOM_MESSAGE_KEYS, custom_message_render
 from triggers.errors import MalformedEvent
 from triggers.events import CognitoEvent
 from triggers.lambda_handler import handler_for
-from triggers.services import CUSTOM_MESSAGE_KEYS, custom_message_render
 
 
 def handle(event: CognitoEvent) -> dict[str, Any]:

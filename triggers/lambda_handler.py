@@ -232,6 +232,7 @@ def _record_refusal(trigger_source: str, user_pool_id: Any, rejection: Rejection
     if not rejection.record:
         return
     try:
+        # Only a refusal needs the invites app: the token and sign-in paths never load it.
         from invites.services import refusal_record
 
         refusal_record(

@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from outbox.services import inline_budget
-from tenants.services import profile_onboard
+from accounts.onboarding import profile_onboard
+from outbox.runner import inline_budget
 from triggers.events import INVITATION_CODE_KEYS, CognitoEvent
 from triggers.lambda_handler import handler_for
 

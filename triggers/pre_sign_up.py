@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from invites.services import SignupKind, SignupRefused, signup_evaluate
+from accounts.sign_up import SignupKind, SignupRefused, signup_evaluate
 from triggers.errors import Rejection
 from triggers.events import INVITATION_CODE_KEYS, CognitoEvent
 from triggers.lambda_handler import handler_for

@@ -15,16 +15,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from invites.bulk import invitation_bulk_create, invitation_rows_parse
+from invites.cognito_users import invitation_create_cognito_user
 from invites.models import Invitation, InvitationStatus
-from invites.services import (
-    CODE_ALPHABET,
-    invitation_bulk_create,
-    invitation_check,
-    invitation_code_hash,
-    invitation_create,
-    invitation_create_cognito_user,
-    invitation_rows_parse,
-)
+from invites.services import CODE_ALPHABET, invitation_check, invitation_code_hash, invitation_create
 from outbox.aws import client
 from outbox.models import SideEffect
 from tenants.models import UserProfile

@@ -15,7 +15,7 @@ from django.utils import timezone
 from invites.models import Invitation, SignupPolicy, SignupRefusal
 from invites.services import invitation_create, invitation_reserve
 from outbox.models import SideEffect, SideEffectStatus
-from tenants.admin_views import TryResult, claims_sizes, sample_event
+from staff.try_trigger import TryResult, claims_sizes, sample_event
 from tenants.models import ActivityEvent, EmailTemplate, UserProfile
 
 pytestmark = pytest.mark.django_db
@@ -192,7 +192,7 @@ def test_try_a_trigger_refuses_text_that_is_not_an_event(administrator_client):
 
 
 def test_try_a_trigger_builds_an_event_for_a_user(administrator_client, member):
-    from tenants.admin_views import sample_event
+    from staff.try_trigger import sample_event
 
     event = sample_event(trigger_source="TokenGeneration_Authentication", version="2", profile=member)
     assert event["userName"] == "member-user"

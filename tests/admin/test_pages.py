@@ -57,7 +57,9 @@ def populate(acme, roles, n):
             email=f"l{suffix}@acme.com", password_hash="md5$x$y", company=acme, role=roles["USER"]
         )
         RateLimitCounter.objects.create(scope="s", key=f"k{suffix}", window_start=timezone.now())
-        SideEffect.objects.create(key=f"k{suffix}", kind="send_email", payload={}, profile=profile)
+        SideEffect.objects.create(
+            key=f"k{suffix}", kind="send_email", payload={}, subject=f"profile:{profile.pk}"
+        )
         EmailTemplate.objects.create(
             key="welcome", language=f"l{suffix}"[:10], subject="s", html_body="h", text_body="t"
         )

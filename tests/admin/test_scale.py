@@ -11,7 +11,7 @@ from django.urls import reverse
 from invites.models import Invitation
 from invites.services import invitation_create
 from outbox.models import SideEffect
-from tenants.admin_scale import EstimatedCountPaginator
+from staff.scale import EstimatedCountPaginator
 from tenants.models import ActivityEvent, Company, KnownDevice, LegacyUser, Role, UserProfile, Workspace
 
 pytestmark = pytest.mark.django_db
@@ -37,7 +37,9 @@ def _people(acme, role, n, tag):
             email=f"l-{tag}{i}@acme.com", password_hash="md5$x$y", company=acme, role=role
         )
         ActivityEvent.objects.create(kind="sign_in", profile=profile, company=acme)
-        SideEffect.objects.create(key=f"email:{tag}:{i}", kind="send_email", payload={}, profile=profile)
+        SideEffect.objects.create(
+            key=f"email:{tag}:{i}", kind="send_email", payload={}, subject=f"profile:{profile.pk}"
+        )
 
 
 def _queries(client, url):
@@ -104,8 +106,10 @@ def test_search_through_foreign_keys_on_activity_devices_workspaces_and_outbox(a
     KnownDevice.objects.create(profile=other, fingerprint="f2", description="Safari on iOS")
     Workspace.objects.create(name="Ana's", kind="personal", owner=ana)
     Workspace.objects.create(name="Zed's", kind="personal", owner=other)
-    SideEffect.objects.create(key="email:welcome:1", kind="send_email", payload={}, profile=ana)
-    SideEffect.objects.create(key="crm:zed", kind="crm_webhook", payload={}, profile=other)
+    SideEffect.objects.create(
+        key="email:welcome:1", kind="send_email", payload={}, subject=f"profile:{ana.pk}"
+    )
+    SideEffect.objects.create(key="crm:zed", kind="crm_webhook", payload={}, subject=f"profile:{other.pk}")
 
     events = admin_client.get(reverse("admin:tenants_activityevent_changelist"), {"q": "acme"})
     assert [e.profile for e in events.context["cl"].result_list] == [ana]

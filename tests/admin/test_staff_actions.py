@@ -47,7 +47,7 @@ def test_suspend_disables_the_cognito_user_and_records_history(
     cognito_member.refresh_from_db()
     assert cognito_member.status == Status.SUSPENDED
     assert cognito_user(cognito_pool, "member-user")["Enabled"] is False
-    effect = SideEffect.objects.get(profile=cognito_member)
+    effect = SideEffect.objects.get(subject=f"profile:{cognito_member.pk}")
     assert (effect.kind, effect.status) == ("cognito_disable_user", SideEffectStatus.DONE)
     entry = LogEntry.objects.get(object_id=str(cognito_member.pk))
     assert entry.user == admin_user

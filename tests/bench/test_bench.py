@@ -13,7 +13,7 @@ from django.db import connection
 
 from bench import baseline, loader
 from bench.triggers_warm import event, token_event
-from outbox.services import inline_budget
+from outbox.runner import inline_budget
 
 BENCH_MODULES = ["common", "loader", "baseline", "admin_scale", "triggers_warm", "memory", "run"]
 
@@ -169,7 +169,7 @@ def test_raw_post_confirmation_answers_and_writes_like_gatehouse(raw: Any) -> No
         profiles[who] = (profile.company.slug, profile.role.key, profile.accepted_invitation.email)
         payloads[who] = {
             e.kind: {k: v for k, v in e.payload.items() if k not in ("username", "to")}
-            for e in SideEffect.objects.filter(profile=profile)
+            for e in SideEffect.objects.filter(subject=f"profile:{profile.pk}")
         }
 
     assert answers["gh"]["response"] == answers["raw"]["response"] == {}
@@ -185,7 +185,7 @@ def test_raw_post_confirmation_answers_and_writes_like_gatehouse(raw: Any) -> No
 
 
 def test_raw_auth_challenges_answer_and_write_like_gatehouse(raw: Any) -> None:
-    from triggers.models import LoginCode
+    from accounts.models import LoginCode
 
     sub = _subs()[0]
     define = event("DefineAuthChallenge_Authentication", username="u", attributes={"sub": sub}, session=[])

@@ -86,8 +86,8 @@ def test_an_invited_sign_up_is_confirmed_and_its_id_token_carries_gatehouse_clai
 def test_a_second_sign_up_with_the_same_code_is_refused_with_our_message(
     pool: Pool, staff: Any, company: Any, admin_role: Any
 ) -> None:
+    from accounts.sign_up import SIGNUP_MESSAGES
     from invites.models import RefusalReason
-    from invites.services import SIGNUP_MESSAGES
     from tenants.models import UserProfile
 
     code = _invite(company=company, role=admin_role, staff=staff, email="ada@acme.test")
@@ -106,8 +106,8 @@ def test_a_second_sign_up_with_the_same_code_is_refused_with_our_message(
 
 
 def test_a_sign_up_from_a_domain_outside_the_allowlist_is_refused(pool: Pool) -> None:
+    from accounts.sign_up import SIGNUP_MESSAGES
     from invites.models import RefusalReason, SignupPolicy, SignupRefusal
-    from invites.services import SIGNUP_MESSAGES
 
     SignupPolicy.objects.update_or_create(pk=1, defaults={"domain_allowlist": ["acme.test"]})
 
@@ -123,9 +123,10 @@ def test_a_sign_up_from_a_domain_outside_the_allowlist_is_refused(pool: Pool) ->
 def test_a_suspended_user_is_disabled_in_the_pool_and_refused_by_pre_authentication(
     pool: Pool, cognito_local: CognitoLocal, staff: Any, company: Any, admin_role: Any
 ) -> None:
+    from accounts.sign_in import SIGN_IN_MESSAGES
     from invites.models import RefusalReason
     from tenants.models import UserProfile
-    from tenants.services import SIGN_IN_MESSAGES, profile_suspend
+    from tenants.services import profile_suspend
 
     code = _invite(company=company, role=admin_role, staff=staff, email="ada@acme.test")
     answer = _signed_up_and_confirmed(pool, email="ada@acme.test", code=code)

@@ -237,7 +237,7 @@ def test_concurrent_joins_cannot_exceed_the_seat_limit(acme, roles):
 
 
 def test_bulk_rows_refuse_a_default_role_of_another_company(acme):
-    from invites.services import invitation_bulk_create
+    from invites.bulk import invitation_bulk_create
 
     other = Company.objects.create(name="Other", slug="other")
     foreign_role = Role.objects.create(key="OWNER", name="Owner", company=other)

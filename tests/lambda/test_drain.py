@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from outbox.lambda_drain import handler
 from outbox.models import SideEffect, SideEffectStatus
+from triggers.drain import handler
 
 
 class _Context:
@@ -17,10 +17,11 @@ class _Context:
 
 
 def test_the_drain_sends_a_queued_email_once(aws: Any, transactional_db: None) -> None:
-    from outbox.services import email_enqueue, inline_budget
+    from outbox.runner import inline_budget
+    from tenants.messages import email_queue
 
     with inline_budget(0):  # as when a trigger's time ran out: the row waits for the drain
-        email_enqueue(
+        email_queue(
             key="drain-test", template="welcome", to="ada@acme.test", company=None, language="en", context={}
         )
 
@@ -35,10 +36,11 @@ def test_the_drain_sends_a_queued_email_once(aws: Any, transactional_db: None) -
 def test_the_drain_starts_nothing_when_the_function_has_no_time_left(
     aws: Any, transactional_db: None
 ) -> None:
-    from outbox.services import email_enqueue, inline_budget
+    from outbox.runner import inline_budget
+    from tenants.messages import email_queue
 
     with inline_budget(0):
-        email_enqueue(
+        email_queue(
             key="drain-late", template="welcome", to="ada@acme.test", company=None, language="en", context={}
         )
 
@@ -51,8 +53,8 @@ def test_the_drain_prunes_long_expired_login_codes_and_rate_limit_windows(transa
 
     from django.utils import timezone
 
+    from accounts.models import LoginCode
     from tenants.models import RateLimitCounter
-    from triggers.models import LoginCode
 
     now = timezone.now()
     RateLimitCounter.objects.create(

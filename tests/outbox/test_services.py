@@ -2,13 +2,10 @@ import pytest
 from django.utils import timezone
 
 from outbox.models import SideEffect, SideEffectKind, SideEffectStatus
-from outbox.services import (
-    email_enqueue,
-    side_effect_attempt,
-    side_effect_enqueue,
-    side_effect_retry,
-    side_effects_drain,
-)
+from outbox.runner import side_effect_attempt, side_effects_drain
+from outbox.services import OutgoingEmail, email_enqueue, side_effect_enqueue, side_effect_retry
+from tenants.messages import email_queue
+from tests.conftest import SENDER
 
 pytestmark = pytest.mark.django_db
 
@@ -17,13 +14,18 @@ def test_an_email_is_sent_through_ses_after_commit_and_its_body_scrubbed(
     acme, aws, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
+        # A finished message: the outbox sends it as handed over, knowing no template.
         effect = email_enqueue(
             key="welcome:1",
-            template="welcome",
-            to="alice@acme.com",
-            company=acme,
-            language="en",
-            context={"user": {"given_name": "Alice"}},
+            email=OutgoingEmail(
+                to="alice@acme.com",
+                sender=f"Gatehouse <{SENDER}>",
+                subject="Welcome",
+                html="<p>Welcome, Alice</p>",
+                text="Welcome, Alice",
+                template="welcome",
+            ),
+            subject="profile:7",
         )
 
     effect.refresh_from_db()
@@ -33,6 +35,7 @@ def test_an_email_is_sent_through_ses_after_commit_and_its_body_scrubbed(
     assert sent[0].destinations["ToAddresses"] == ["alice@acme.com"]
     assert "Welcome, Alice" in sent[0].body
     assert effect.payload["html"].startswith("[sent,")
+    assert (effect.payload["template"], effect.subject) == ("welcome", "profile:7")
 
 
 def test_the_same_key_is_stored_once(acme):
@@ -49,7 +52,7 @@ def test_the_same_key_is_stored_once(acme):
 def test_a_failure_is_kept_with_backoff_then_succeeds_on_retry(acme, aws, moto_server, settings):
     # SES refuses an unverified sender: the first attempt fails like a real outage would.
     settings.SES_SENDER = "Gatehouse <unverified@elsewhere.test>"
-    effect = email_enqueue(
+    effect = email_queue(
         key="w", template="welcome", to="bob@acme.com", company=None, language="en", context={}
     )
 

@@ -16,17 +16,17 @@ from typing import Any
 import pytest
 from django.db import connection, transaction
 
+from accounts.models import LoginCode
 from invites.models import Invitation, SignupRefusal
 from outbox.models import SideEffect, SideEffectKind, SideEffectStatus
-from tenants.legacy import legacy_users_import
+from tenants.legacy_import import legacy_users_import
 from tenants.models import ActivityEvent, Company, RateLimitCounter, UserProfile
-from tenants.services import rate_limit_hit
+from tenants.ratelimit import rate_limit_hit
 from tests.reliability.conftest import run_concurrently
 from tests.tenants.legacy_csv import legacy_users_csv
 from tests.triggers.helpers import make_event
 from triggers.errors import Rejection
 from triggers.lambda_handler import handler
-from triggers.models import LoginCode
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -21,7 +21,8 @@ from django.db import connection, connections
 
 from outbox.aws import client, reset_clients
 from outbox.models import SideEffect, SideEffectKind, SideEffectStatus
-from outbox.services import side_effect_retry, side_effects_drain
+from outbox.runner import side_effects_drain
+from outbox.services import side_effect_retry
 from tenants.models import UserProfile
 from tests.reliability.conftest import closed_port
 from tests.triggers.helpers import make_event

@@ -541,7 +541,7 @@ BAD_LINES = [3, 4, 5, 6, 7, 8, 9, 11, 12, 14]
 
 
 def _bulk(acme, *, all_or_none: bool):  # type: ignore[no-untyped-def]
-    from invites.services import invitation_bulk_create
+    from invites.bulk import invitation_bulk_create
 
     return invitation_bulk_create(company=acme, text=BULK_INVITATIONS, all_or_none=all_or_none)
 
@@ -607,7 +607,7 @@ def test_a_legacy_import_reports_every_bad_row_and_never_half_writes(
 ):
     import hashlib
 
-    from tenants.legacy import legacy_users_import
+    from tenants.legacy_import import legacy_users_import
     from tenants.models import LegacyUser
 
     md5_hex = hashlib.md5(b"legacy-password-1").hexdigest()  # noqa: S324 (the legacy format)

@@ -20,18 +20,18 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connection
 
+from accounts import passwordless as trigger_services
+from accounts.models import LoginCode
 from invites import services as invite_services
 from invites.models import Invitation
 from outbox.models import SideEffect, SideEffectStatus
-from tenants.legacy import legacy_users_import
+from tenants.legacy_import import legacy_users_import
 from tests.log_hygiene import HygieneHandler, SecretRegistry, find_secrets, is_ours
 from tests.reliability.conftest import closed_port
 from tests.tenants.legacy_csv import legacy_users_csv
 from tests.triggers.helpers import make_event
-from triggers import services as trigger_services
 from triggers.errors import Rejection, TemporaryFailure, UnknownTrigger
 from triggers.lambda_handler import handler
-from triggers.models import LoginCode
 
 PROJECT = Path(django_settings.BASE_DIR)
 PACKAGES = ("triggers", "tenants", "invites", "outbox", "backoffice")

@@ -7,7 +7,7 @@ import io
 from collections.abc import Iterable
 from typing import Any
 
-from tenants.legacy import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
+from tenants.legacy_import import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
 
 
 def legacy_users_csv(rows: Iterable[dict[str, Any]]) -> str:

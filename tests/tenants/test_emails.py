@@ -10,8 +10,8 @@ from tenants.emails import (
     sample_context,
     validate_template,
 )
+from tenants.messages import email_render
 from tenants.models import Company, EmailTemplate, EmailTemplateKey
-from tenants.services import email_render
 
 pytestmark = pytest.mark.django_db
 

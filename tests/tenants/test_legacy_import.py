@@ -16,7 +16,8 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from tenants.legacy import legacy_password_check, legacy_users_import
+from tenants.legacy_hashes import legacy_password_check
+from tenants.legacy_import import legacy_users_import
 from tenants.models import LegacyUser
 from tests.tenants.legacy_csv import legacy_users_csv
 

@@ -9,10 +9,10 @@ import logging
 import pytest
 from django.db import connection, connections
 
+from accounts.onboarding import profile_onboard
 from backoffice.logging import JsonFormatter
 from invites.models import SignupPolicy, SignupRefusal
 from tenants.models import UserProfile
-from tenants.services import profile_onboard
 from tests.conftest import free_port
 from tests.triggers.helpers import make_event
 from triggers import registry

@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from accounts.models import LoginCode
 from outbox.models import SideEffect
 from tenants.models import EmailTemplate, Status, UserProfile
 from tests.triggers.helpers import make_event, reference_named
 from triggers.errors import MalformedEvent, Rejection
 from triggers.lambda_handler import handler
-from triggers.models import LoginCode
 
 pytestmark = pytest.mark.django_db
 
@@ -380,7 +380,7 @@ def test_reference_create_events_are_refused_cleanly(aws: Any) -> None:
 
 
 def test_expired_codes_are_pruned(send: Any) -> None:
-    from triggers.services import login_codes_prune
+    from accounts.passwordless import login_codes_prune
 
     send([])
     send([])

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from accounts.sign_in import device_fingerprint, ip_in_allowlist
 from invites.models import SignupRefusal
 from tenants.models import ActivityEvent, KnownDevice, UserProfile
-from tenants.services import device_fingerprint, ip_in_allowlist
 from tests.triggers.helpers import reference_raw as reference
 from triggers.errors import Rejection
 from triggers.lambda_handler import handler

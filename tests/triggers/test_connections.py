@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from django.db import connection, connections
 
+from accounts.models import LoginCode
 from outbox.aws import reset_clients
 from outbox.models import SideEffect, SideEffectStatus
 from tenants.models import ActivityEvent, UserProfile
@@ -24,7 +25,6 @@ from tests.triggers.helpers import make_event
 from triggers import lambda_handler
 from triggers.errors import TemporaryFailure
 from triggers.lambda_handler import handler
-from triggers.models import LoginCode
 
 SIGN_UP = "PreSignUp_SignUp"
 CONFIRM = "PostConfirmation_ConfirmSignUp"

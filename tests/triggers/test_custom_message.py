@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
+from accounts.custom_messages import CUSTOM_MESSAGE_KEYS
 from tenants.models import EmailTemplate, UserProfile
 from tests.triggers.helpers import make_event, reference_named
 from triggers.errors import MalformedEvent
 from triggers.lambda_handler import handler
-from triggers.services import CUSTOM_MESSAGE_KEYS
 
 pytestmark = pytest.mark.django_db
 

@@ -11,9 +11,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.db import connection
 
+from accounts.onboarding import profile_onboard
 from invites.models import Invitation, SignupRefusal
 from outbox.models import SideEffect, SideEffectKind, SideEffectStatus
-from outbox.services import side_effect_retry, side_effects_drain
+from outbox.runner import side_effects_drain
+from outbox.services import side_effect_retry
 from tenants.models import (
     ActivityEvent,
     Company,
@@ -24,7 +26,6 @@ from tenants.models import (
     UserProfile,
     Workspace,
 )
-from tenants.services import profile_onboard
 from tests.triggers.helpers import POST_CONFIRMATION_SOURCES, make_event
 from triggers.lambda_handler import invoke
 

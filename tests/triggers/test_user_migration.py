@@ -20,7 +20,7 @@ from django.contrib.auth.hashers import (
 from django.utils import timezone
 
 from invites.models import SignupRefusal
-from tenants.legacy import legacy_users_import
+from tenants.legacy_import import legacy_users_import
 from tenants.models import LegacyUser
 from tests.tenants.legacy_csv import legacy_users_csv
 from tests.triggers.helpers import make_event, reference_named

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from tenants.legacy import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, legacy_users_import
+from tenants.legacy_import import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, legacy_users_import
 
 
 class Command(BaseCommand):

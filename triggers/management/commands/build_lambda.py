@@ -38,7 +38,8 @@ def source_roots(base_dir: Path) -> list[str]:
     local_apps = [
         app.split(".")[0] for app in settings.INSTALLED_APPS if (base_dir / app.split(".")[0]).is_dir()
     ]
-    roots = ["backoffice", *local_apps, "templates"]
+    # core is plain helpers (no app), imported by every layer.
+    roots = ["backoffice", "core", *local_apps, "templates"]
     return sorted({root for root in roots if (base_dir / root).is_dir()})
 
 

@@ -29,6 +29,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # The adapter configures the trigger process when imported (django.setup, logging):
+        # load it when the command runs, not when `manage.py help` lists commands.
         from triggers.errors import MalformedEvent, TriggerError
         from triggers.lambda_handler import invoke
 

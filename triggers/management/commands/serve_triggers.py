@@ -67,6 +67,7 @@ class Invocation:
 
 
 def _default_handler() -> LambdaHandler:
+    # The adapter configures the trigger process when imported: only when the server starts.
     from triggers.lambda_handler import handler
 
     return handler

@@ -1,6 +1,6 @@
 """Lambda entry point for the scheduled drain of the side-effect queue (EventBridge schedule).
 
-Runs every due side effect once (outbox.services.side_effects_drain): what a trigger could
+Runs every due side effect once (outbox.runner.side_effects_drain): what a trigger could
 not finish inline, and anything whose task was lost. It stops starting new effects when
 the function's remaining time gets short, so a run never ends mid-effect by timeout.
 It also deletes what no longer proves anything: login codes and rate-limit windows that
@@ -23,9 +23,9 @@ if not apps.ready:
 
 from django.db import close_old_connections
 
-from outbox.services import side_effects_drain
-from tenants.services import rate_limit_prune
-from triggers.services import login_codes_prune
+from accounts.passwordless import login_codes_prune
+from outbox.runner import side_effects_drain
+from tenants.ratelimit import rate_limit_prune
 
 logger = logging.getLogger("gatehouse.outbox.drain")
 

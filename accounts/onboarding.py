@@ -1,0 +1,212 @@
+"""Onboarding: one idempotent service run by post confirmation, and again at a user's first sign-in.
+
+AdminCreateUser users never reach post confirmation, and a post confirmation can fail
+with the database down, so post authentication onboards a sub that has no profile yet.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from core.addresses import email_domain, normalize_email
+from core.db import existing_or_raise, insert_unless_exists
+from invites.selectors import domain_rule_for, invitation_pending_for_email, invitation_reserved_for
+from invites.services import InvitationError, company_join, invitation_accept, invitation_find, refusal_record
+from outbox.models import SideEffectKind
+from outbox.services import side_effect_enqueue
+from tenants.messages import email_queue, profile_subject, user_email_context
+from tenants.models import (
+    ActivityEvent,
+    ActivityKind,
+    Company,
+    LegacyUser,
+    Role,
+    UserProfile,
+    Workspace,
+    WorkspaceKind,
+)
+
+# no profile exists (AdminCreateUser users never reach post confirmation; a post confirmation
+# can fail with the database down).
+
+ONBOARDING_TRIGGER_SOURCE = "onboarding"  # SignupRefusal.trigger_source for refusals found here
+
+
+def profile_onboard(
+    *,
+    sub: str,
+    username: str,
+    email: str,
+    user_pool_id: str,
+    given_name: str = "",
+    family_name: str = "",
+    invitation_code: str = "",
+    source: str = "",
+    campaign: str = "",
+    referrer: str = "",
+) -> UserProfile:
+    """Create a Cognito user's profile, membership, workspace and welcome, exactly once per sub.
+
+    Company and role come only from Gatehouse's records, in this order: the invitation
+    reserved for this username in pre sign-up, the invitation code given, a pending
+    invitation for the email, a legacy user with this email, a company domain that lets
+    its users join; otherwise the user gets no company and a personal workspace. An
+    invitation or join that fails (seat gone, company suspended) never fails onboarding:
+    the user is onboarded without the company and a SignupRefusal tells staff why.
+    Side effects (Cognito group, welcome email, CRM webhook) go through the outbox in the
+    same transaction, keyed on the sub, so replays add nothing. source, campaign and
+    referrer are analytics only.
+    """
+    if not sub:
+        raise ValueError("profile_onboard needs the user's Cognito sub")
+    email = normalize_email(email)
+    source, campaign, referrer = source.strip()[:100], campaign.strip()[:100], referrer.strip()[:500]
+
+    with transaction.atomic():
+        profile = UserProfile(
+            cognito_sub=sub[:64],
+            username=username[:128],
+            email=email[:254],
+            given_name=given_name.strip()[:100],
+            family_name=family_name.strip()[:100],
+            signup_source=source,
+            signup_campaign=campaign,
+            signup_referrer=referrer,
+        )
+        # Unique on cognito_sub, one INSERT ... ON CONFLICT: a concurrent replay waits on the
+        # first insert, inserts nothing, then finds that row. Callers call this for a sub
+        # with no profile, so the insert (not a SELECT first) is the common case.
+        if not insert_unless_exists(profile):
+            return existing_or_raise(
+                UserProfile.objects.filter(cognito_sub=sub[:64]).first(), what="user profile"
+            )
+        _onboard_membership(profile=profile, username=username, invitation_code=invitation_code)
+        if profile.company_id is None:
+            Workspace.objects.create(name="Personal workspace", kind=WorkspaceKind.PERSONAL, owner=profile)
+        ActivityEvent.objects.create(
+            kind=ActivityKind.SIGN_UP,
+            profile=profile,
+            company_id=profile.company_id,
+            data={"source": source, "campaign": campaign, "referrer": referrer},
+        )
+        _onboard_side_effects(profile=profile, user_pool_id=user_pool_id)
+    return profile
+
+
+def _onboard_membership(*, profile: UserProfile, username: str, invitation_code: str) -> None:
+    invitation = invitation_reserved_for(username=username)
+    if invitation is None and invitation_code:
+        invitation = invitation_find(code=invitation_code)
+        if invitation is not None and invitation.reserved_for_username not in ("", username):
+            # The code is clientMetadata (the client's); pre sign-up bound this invitation to
+            # another Cognito user, and a code never moves it (tests/reliability/test_concurrency).
+            invitation = None
+    if invitation is None:
+        invitation = invitation_pending_for_email(email=profile.email)
+        if invitation is not None and invitation.reserved_for_username not in ("", username):
+            invitation = None  # bound to another Cognito user: one invitation, one user
+    if invitation is not None:
+        try:
+            invitation_accept(invitation=invitation, profile=profile)
+        except InvitationError as error:
+            refusal_record(
+                trigger_source=ONBOARDING_TRIGGER_SOURCE,
+                reason=error.reason,
+                email=profile.email,
+                invitation=invitation,
+                detail="The invitation could not be accepted at onboarding; the user was "
+                "onboarded without a company.",
+            )
+        return
+
+    legacy = (
+        LegacyUser.objects.select_related("company__default_role", "role")
+        .alias(email_lower=Lower("email"))
+        .filter(email_lower=profile.email)
+        .first()
+        if profile.email
+        else None
+    )
+    if legacy is not None:
+        profile.migrated_from_legacy = True
+        profile.save(update_fields=["migrated_from_legacy", "updated_at"])
+        LegacyUser.objects.filter(pk=legacy.pk, migrated_at__isnull=True).update(migrated_at=timezone.now())
+        if legacy.company is not None:
+            _onboard_join(profile=profile, company=legacy.company, role=legacy.role, why="legacy user")
+        return
+
+    rule = domain_rule_for(domain=email_domain(profile.email)) if "@" in profile.email else None
+    if rule is not None and rule.allow_join:
+        _onboard_join(profile=profile, company=rule.company, role=None, why="email domain rule")
+
+
+def _onboard_join(*, profile: UserProfile, company: Company, role: Any, why: str) -> None:
+    if role is None:
+        role = company.default_role or Role.objects.filter(key="USER", company__isnull=True).first()
+    try:
+        company_join(company=company, profile=profile, role=role)
+    except InvitationError as error:
+        refusal_record(
+            trigger_source=ONBOARDING_TRIGGER_SOURCE,
+            reason=error.reason,
+            email=profile.email,
+            company=company,
+            detail=f"Could not join the company through the {why}; the user was onboarded without one.",
+        )
+
+
+def _onboard_side_effects(*, profile: UserProfile, user_pool_id: str) -> None:
+    sub = profile.cognito_sub
+    role = profile.role
+    if role is not None and user_pool_id and profile.username:
+        side_effect_enqueue(
+            key=f"onboard:group:{sub}",
+            kind=SideEffectKind.COGNITO_ADD_TO_GROUP,
+            payload={
+                "user_pool_id": user_pool_id,
+                "username": profile.username,
+                "group": role.group_name,
+                "precedence": role.precedence,
+            },
+            subject=profile_subject(profile),
+        )
+    if "@" in profile.email:
+        email_queue(
+            key=f"welcome:{sub}",
+            template="welcome",
+            to=profile.email,
+            company=profile.company,
+            language=profile.language,
+            context={
+                "user": user_email_context(profile),
+                "role": {"key": role.key, "name": role.name} if role is not None else {},
+            },
+            profile=profile,
+        )
+    if settings.CRM_WEBHOOK_URL:
+        company = profile.company
+        side_effect_enqueue(
+            key=f"onboard:crm:{sub}",
+            kind=SideEffectKind.CRM_WEBHOOK,
+            payload={
+                "url": settings.CRM_WEBHOOK_URL,
+                "body": {
+                    "event": "user.signed_up",
+                    "sub": sub,
+                    "email": profile.email,
+                    "given_name": profile.given_name,
+                    "family_name": profile.family_name,
+                    "company": company.slug if company is not None else None,
+                    "role": role.key if role is not None else None,
+                    "source": profile.signup_source,
+                    "campaign": profile.signup_campaign,
+                    "referrer": profile.signup_referrer,
+                },
+            },
+            subject=profile_subject(profile),
+        )

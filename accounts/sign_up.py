@@ -1,0 +1,206 @@
+"""Deciding a sign-up (pre sign-up): the policy staff edit, the invitation, the domain rule.
+
+Company and role are never taken from the request: only an invitation (by code, or for
+admin-created and federated users by email) or a company's domain rule can lead to a
+company, and that happens at onboarding (accounts.onboarding.profile_onboard).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import cast
+
+from core.addresses import normalize_email
+from invites.models import Invitation, RefusalReason
+from invites.selectors import DomainRule, domain_rule_for, invitation_pending_for_email, signup_rules
+from invites.services import (
+    USER_MESSAGES,
+    InvitationError,
+    company_has_free_seat,
+    invitation_check,
+    invitation_reserve,
+)
+from tenants.models import Company
+from tenants.ratelimit import rate_limit_hit
+
+
+class SignupRefused(InvitationError):
+    """A sign-up rule was broken. Carries the company concerned and an internal detail for staff."""
+
+    def __init__(
+        self,
+        reason: RefusalReason,
+        message: str,
+        *,
+        invitation: Invitation | None = None,
+        company: Company | None = None,
+        detail: str = "",
+    ) -> None:
+        super().__init__(reason, message, invitation)
+        self.company = company or (invitation.company if invitation is not None else None)
+        self.detail = detail
+
+    @classmethod
+    def from_invitation_error(cls, error: InvitationError, *, detail: str = "") -> SignupRefused:
+        return cls(error.reason, error.message, invitation=error.invitation, detail=detail)
+
+
+SIGNUP_MESSAGES: dict[RefusalReason, str] = {
+    **USER_MESSAGES,
+    RefusalReason.DOMAIN_NOT_ALLOWED: "Sign-up is not open to this email address's domain.",
+    RefusalReason.EMPLOYEE_ID_INVALID: "A valid employee ID is required to sign up.",
+    RefusalReason.RATE_LIMITED: "Too many sign-ups from your network. Please try again later.",
+}
+
+EMPLOYEE_ID_MAX_LENGTH = 64  # bounds the work a staff-written pattern can be made to do
+SIGNUP_IP_WINDOW_SECONDS = 3600
+
+
+class SignupKind:
+    """How the user is being created: the rules differ (see docs/triggers.md)."""
+
+    SELF = "self"  # PreSignUp_SignUp: the end user fills in a form
+    ADMIN = "admin"  # PreSignUp_AdminCreateUser: an operator creates the user
+    FEDERATED = "federated"  # PreSignUp_ExternalProvider: first sign-in through an identity provider
+
+
+@dataclass(frozen=True, slots=True)
+class SignupDecision:
+    """What pre sign-up answers, and what it bound (for logs and tests)."""
+
+    auto_confirm: bool
+    auto_verify_email: bool
+    company_id: int | None
+    invitation_id: int | None
+
+
+def _signup_refuse(
+    reason: RefusalReason,
+    *,
+    invitation: Invitation | None = None,
+    company: Company | None = None,
+    detail: str = "",
+) -> SignupRefused:
+    return SignupRefused(
+        reason, SIGNUP_MESSAGES[reason], invitation=invitation, company=company, detail=detail
+    )
+
+
+def _invitation_usable(*, invitation: Invitation, username: str) -> None:
+    """The checks of invitation_check that remain for an invitation found by email, not by code."""
+    if invitation.reserved_for_username and invitation.reserved_for_username != username:
+        raise _signup_refuse(RefusalReason.INVITATION_USED, invitation=invitation)
+    if not invitation.company.is_active:
+        raise _signup_refuse(RefusalReason.COMPANY_SUSPENDED, invitation=invitation)
+    if not company_has_free_seat(invitation.company):
+        raise _signup_refuse(RefusalReason.COMPANY_FULL, invitation=invitation)
+
+
+def signup_evaluate(
+    *,
+    kind: str,
+    username: str,
+    email: str,
+    employee_id: str | None = None,
+    invitation_code: str = "",
+    ip_address: str = "",
+) -> SignupDecision:
+    """Decide a pre sign-up: raise SignupRefused, or bind the invitation and say what to confirm.
+
+    Company and role are never taken from the request: only an invitation (by code, or for
+    admin-created and federated users by email) or a company's domain rule can lead to a
+    company, and that happens at onboarding (accounts.onboarding.profile_onboard).
+    """
+    rules = signup_rules()
+    email = normalize_email(email)
+    domain = email.rpartition("@")[2] if "@" in email else ""
+
+    if ip_address and kind != SignupKind.ADMIN and rules.signups_per_ip_per_hour:
+        allowed = rate_limit_hit(
+            scope="signup_ip",
+            key=ip_address,
+            limit=rules.signups_per_ip_per_hour,
+            window_seconds=SIGNUP_IP_WINDOW_SECONDS,
+        )
+        if not allowed:
+            raise _signup_refuse(
+                RefusalReason.RATE_LIMITED,
+                detail=f"more than {rules.signups_per_ip_per_hour} sign-ups from one address in an hour",
+            )
+
+    rule = domain_rule_for(domain=domain)
+    # A domain a company owns is always allowed; the global allowlist restricts the rest.
+    if rules.domain_allowlist and domain not in rules.domain_allowlist and rule is None:
+        raise _signup_refuse(
+            RefusalReason.DOMAIN_NOT_ALLOWED, detail=f"domain {domain or '(no email)'!r} is not allowed"
+        )
+
+    # Self sign-up must carry the ID; an operator or an identity provider may leave it out,
+    # but a value that is there must match.
+    if rules.employee_id_pattern and (kind == SignupKind.SELF or employee_id is not None):
+        value = employee_id or ""  # not stripped: Cognito stores the value as sent
+        if (
+            not value
+            or len(value) > EMPLOYEE_ID_MAX_LENGTH
+            or re.fullmatch(rules.employee_id_pattern, value) is None
+        ):
+            raise _signup_refuse(
+                RefusalReason.EMPLOYEE_ID_INVALID,
+                company=rule.company if rule else None,
+                detail="employee ID missing" if not value else "employee ID does not match the pattern",
+            )
+
+    invitation: Invitation | None = None
+    fallback_error: SignupRefused | None = None
+    if invitation_code:
+        try:
+            invitation = invitation_check(code=invitation_code, email=email, username=username)
+        except InvitationError as error:
+            raise SignupRefused.from_invitation_error(error, detail="invitation code given") from error
+    elif kind in (SignupKind.ADMIN, SignupKind.FEDERATED):
+        # No form to type a code into: an invitation sent to this (operator- or
+        # IdP-asserted) address is the one to bind.
+        candidate = invitation_pending_for_email(email=email)
+        if candidate is not None:
+            try:
+                _invitation_usable(invitation=candidate, username=username)
+                invitation = candidate
+            except SignupRefused as error:
+                fallback_error = error
+
+    joins_by_domain = rule is not None and rule.allow_join
+    if invitation is None and kind != SignupKind.ADMIN and rules.invitation_required:
+        if fallback_error is not None:
+            raise fallback_error
+        if not joins_by_domain:
+            raise _signup_refuse(RefusalReason.INVITATION_REQUIRED)
+        # The domain rule is what lets this user in: its company must be able to take them.
+        assert rule is not None
+        if not rule.company.is_active:
+            raise _signup_refuse(RefusalReason.COMPANY_SUSPENDED, company=rule.company)
+        if not company_has_free_seat(rule.company):
+            raise _signup_refuse(RefusalReason.COMPANY_FULL, company=rule.company)
+
+    if invitation is not None:
+        try:
+            invitation_reserve(invitation=invitation, username=username)
+        except InvitationError as error:
+            raise SignupRefused.from_invitation_error(error, detail="reserved by another user") from error
+
+    # Cognito ignores these flags for AdminCreateUser; never send them there.
+    auto_confirm = kind != SignupKind.ADMIN and (
+        domain in rules.auto_confirm_domains
+        or (rule is not None and rule.auto_confirm and rule.company.is_active)
+    )
+    company = (
+        invitation.company
+        if invitation is not None
+        else (cast("DomainRule", rule).company if joins_by_domain else None)
+    )
+    return SignupDecision(
+        auto_confirm=auto_confirm,
+        auto_verify_email=auto_confirm and bool(domain),
+        company_id=company.pk if company is not None else None,
+        invitation_id=invitation.pk if invitation is not None else None,
+    )
