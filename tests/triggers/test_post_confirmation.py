@@ -354,11 +354,12 @@ def test_onboarding_queries_are_counted(acme, invite, policy, django_assert_num_
     issued = invite(acme)
     sign_up_with_code(issued.code)
     # In a test the outer transaction is a savepoint (2 of these); in Lambda it is BEGIN/COMMIT.
-    # profile INSERT ... ON CONFLICT 1, reserved invitation 1, acceptance 7 (savepoint, locks,
-    # seat count, 2 updates, release), activity 1, group effect 2 and welcome email 3 (outbox
-    # INSERT ... ON CONFLICT + task row, template lookup). Side effects themselves run after
-    # commit and are not counted.
-    with django_assert_num_queries(17):
+    # profile INSERT ... ON CONFLICT 1, reserved invitation 1, acceptance 8 (savepoint, the
+    # invitation and company locks, membership INSERT ... ON CONFLICT, the seat count UPDATE,
+    # the profile's columns, the invitation, release), activity 1, group effect 2 and welcome
+    # email 3 (outbox INSERT ... ON CONFLICT + task row, template lookup). Side effects
+    # themselves run after commit and are not counted.
+    with django_assert_num_queries(18):
         invoke(confirm_event())
 
 

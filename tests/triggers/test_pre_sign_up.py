@@ -34,7 +34,7 @@ def only_refusal():
 # --- Invitations ---------------------------------------------------------------------------
 
 
-def test_a_valid_invitation_is_accepted_and_reserved_for_this_user_in_six_queries(
+def test_a_valid_invitation_is_accepted_and_reserved_for_this_user_in_five_queries(
     acme, invite, policy, django_assert_num_queries
 ):
     issued = invite(acme, "alice@acme.com")
@@ -45,8 +45,9 @@ def test_a_valid_invitation_is_accepted_and_reserved_for_this_user_in_six_querie
         metadata={"invitationCode": issued.code.lower(), "ipAddress": "203.0.113.7"},
     )
 
-    # policy, rate limit upsert, domain rule, invitation by code, seat count, reservation
-    with django_assert_num_queries(6):
+    # policy, rate limit upsert, domain rule, invitation by code (with its company, whose row
+    # holds the seat count), reservation
+    with django_assert_num_queries(5):
         answer = invoke(event)
 
     assert answer["response"] == {
