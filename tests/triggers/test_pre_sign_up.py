@@ -391,10 +391,25 @@ def test_federated_users_may_come_without_an_employee_id(open_policy):
 
 
 @pytest.mark.parametrize("source", PRE_SIGN_UP_SOURCES)
-def test_every_pre_sign_up_source_reaches_the_handler(open_policy, source):
-    answer = invoke(make_event(source, response={"autoConfirmUser": None}))
+def test_every_pre_sign_up_source_reaches_the_handler(acme, invite, open_policy, source):
+    # Only the handler can write these: an answer passed through unchanged (a bare
+    # `return event.respond()`) reserves nothing and answers {} where auto-confirm is due.
+    open_policy.auto_confirm_domains = ["acme.com"]
+    open_policy.save()
+    issued = invite(acme, "alice@acme.com")
+
+    answer = invoke(make_event(source, user_name="alice-1", metadata={"invitationCode": issued.code}))
+
     assert answer["triggerSource"] == source
-    assert set(answer["response"]) >= {"autoConfirmUser"}
+    if source == ADMIN:
+        assert answer["response"] == {}  # Cognito ignores the flags for AdminCreateUser
+    else:
+        assert answer["response"] == {
+            "autoConfirmUser": True,
+            "autoVerifyEmail": True,
+            "autoVerifyPhone": False,
+        }
+    assert Invitation.objects.get().reserved_for_username == "alice-1"
 
 
 @pytest.mark.parametrize("source", PRE_SIGN_UP_SOURCES)
