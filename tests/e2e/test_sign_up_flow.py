@@ -93,8 +93,8 @@ def test_a_code_used_by_its_invitee_cannot_be_used_again(
     accepted invitation can then refuse the code. The email matches, so this is not the
     different-address refusal of the next test.
     """
+    from accounts.sign_up import SIGNUP_MESSAGES
     from invites.models import Invitation, RefusalReason, SignupRefusal
-    from invites.services import SIGNUP_MESSAGES
     from tenants.models import UserProfile
 
     pool.cognito.create_group(UserPoolId=pool.id, GroupName="ADMIN")  # see the first test
