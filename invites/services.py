@@ -22,6 +22,7 @@ from django.db.models import BooleanField, CharField, F, Func, Q, Value
 from django.utils import timezone
 
 from invites.models import Invitation, InvitationStatus, RefusalReason, SignupRefusal
+from tenants.grants import role_grant_refusal, role_grantable_by
 from tenants.models import Company, Role, UserProfile
 from tenants.services import normalize_email
 
@@ -88,8 +89,14 @@ def _default_expiry() -> datetime:
     return timezone.now() + timedelta(days=settings.INVITATION_TTL_DAYS)
 
 
-def invitation_validate(*, company: Company, email: str, role: Role) -> str:
-    """Check an invitation could be created; return the normalised email. Raises ValidationError."""
+def invitation_validate(
+    *, company: Company, email: str, role: Role, actor: AbstractBaseUser | AnonymousUser | None = None
+) -> str:
+    """Check an invitation could be created; return the normalised email. Raises ValidationError.
+
+    `actor` is the staff member inviting: they must hold every permission of the role
+    (tenants.grants). None is Gatehouse itself (seed_demo, a management command), never a person.
+    """
     email = normalize_email(email)
     errors: dict[str, str] = {}
     try:
@@ -103,6 +110,8 @@ def invitation_validate(*, company: Company, email: str, role: Role) -> str:
         errors["email"] = f"The address is longer than {EMAIL_MAX_LENGTH} characters."
     if role.company_id not in (None, company.pk):
         errors["role"] = f"The role {role.key} belongs to another company."
+    elif actor is not None and not role_grantable_by(role=role, actor=actor):
+        errors["role"] = role_grant_refusal(role)
     if not errors and (Invitation.objects.pending().filter(company=company, email=email).exists()):
         errors["email"] = f"{email} already has a pending invitation to {company}."
     if not errors and UserProfile.objects.filter(company=company, email=email).exists():
@@ -123,7 +132,7 @@ def invitation_create(
     send: bool = False,
 ) -> IssuedInvitation:
     """Create an invitation and return it with its code; replaces an expired open one."""
-    email = invitation_validate(company=company, email=email, role=role)
+    email = invitation_validate(company=company, email=email, role=role, actor=created_by)
     # An expired invitation still counts as open for the unique constraint: void it.
     Invitation.objects.open().filter(company=company, email=email, expires_at__lte=timezone.now()).update(
         revoked_at=timezone.now()
@@ -435,18 +444,26 @@ def _email_in(emails: list[str]) -> Q:
 
 
 def invitation_rows_parse(
-    *, company: Company, text: str, default_role: Role | None = None
+    *,
+    company: Company,
+    text: str,
+    default_role: Role | None = None,
+    actor: AbstractBaseUser | AnonymousUser | None = None,
 ) -> list[InvitationRow]:
     """Check every line of a paste or CSV (email, role key, optional expiry) without writing.
 
     A header line starting with "email" is skipped. A whole-input problem (empty, too many
     rows) raises ValidationError; a bad row is returned with its line number and reason.
+    `actor` is the staff member inviting, as in invitation_validate: a row whose role they
+    may not grant is a bad row.
     """
     from django.core.validators import validate_email
     from django.db.models import F
 
     if default_role is not None and default_role.company_id not in (None, company.pk):
         raise ValidationError({"default_role": f"The role {default_role.key} belongs to another company."})
+    if default_role and actor is not None and not role_grantable_by(role=default_role, actor=actor):
+        raise ValidationError({"default_role": role_grant_refusal(default_role)})
     if len(text) > BULK_INVITATION_MAX_CHARS:
         raise ValidationError(f"The input is larger than {BULK_INVITATION_MAX_CHARS} characters; split it.")
     lines = _csv_lines(text)
@@ -474,6 +491,8 @@ def invitation_rows_parse(
         UserProfile.objects.filter(_email_in(emails), company=company).values_list("email", flat=True)
     )
 
+    # One answer per role, not per row: a file has 20 000 rows and a handful of roles.
+    grantable: dict[int, bool] = {}
     seen: dict[str, int] = {}
     rows: list[InvitationRow] = []
     for (number, cells), email in zip(lines, emails, strict=True):
@@ -493,6 +512,11 @@ def invitation_rows_parse(
                 problems.append(f"the address is longer than {EMAIL_MAX_LENGTH} characters")
         if role is None:
             problems.append(f"no role {role_key!r} for {company}" if role_key else "no role given")
+        elif actor is not None:
+            if role.pk not in grantable:
+                grantable[role.pk] = role_grantable_by(role=role, actor=actor)
+            if not grantable[role.pk]:
+                problems.append(role_grant_refusal(role))
         if expiry_text:
             try:
                 expires_at = _parse_expiry(expiry_text)
@@ -541,7 +565,7 @@ def invitation_bulk_create(
     retried, so the database never holds half an import.
     """
     with transaction.atomic():
-        rows = invitation_rows_parse(company=company, text=text, default_role=default_role)
+        rows = invitation_rows_parse(company=company, text=text, default_role=default_role, actor=created_by)
         for _attempt in range(BULK_INSERT_ATTEMPTS):
             if all_or_none and any(not row.ok for row in rows):
                 return BulkInvitationResult(rows=rows, issued=[], written=False)
@@ -553,7 +577,9 @@ def invitation_bulk_create(
                     issued = _invitations_insert(company=company, rows=good, created_by=created_by, send=send)
             except IntegrityError:
                 # Someone invited one of these people after our check: see who, and try again.
-                rows = invitation_rows_parse(company=company, text=text, default_role=default_role)
+                rows = invitation_rows_parse(
+                    company=company, text=text, default_role=default_role, actor=created_by
+                )
                 continue
             return BulkInvitationResult(rows=rows, issued=issued, written=True)
     raise ValidationError(
