@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from core.addresses import normalize_email
 from invites.models import Invitation, InvitationStatus, RefusalReason, SignupRefusal
+from tenants.grants import role_grant_refusal, role_grantable_by
 from tenants.memberships import MembershipError, membership_add
 from tenants.messages import email_queue
 from tenants.models import Company, Membership, MembershipRoute, Role, UserProfile
@@ -90,8 +91,14 @@ def default_expiry() -> datetime:
     return timezone.now() + timedelta(days=settings.INVITATION_TTL_DAYS)
 
 
-def invitation_validate(*, company: Company, email: str, role: Role) -> str:
-    """Check an invitation could be created; return the normalised email. Raises ValidationError."""
+def invitation_validate(
+    *, company: Company, email: str, role: Role, actor: AbstractBaseUser | AnonymousUser | None = None
+) -> str:
+    """Check an invitation could be created; return the normalised email. Raises ValidationError.
+
+    `actor` is the staff member inviting: they must hold every permission of the role
+    (tenants.grants). None is Gatehouse itself (seed_demo, a management command), never a person.
+    """
     email = normalize_email(email)
     errors: dict[str, str] = {}
     try:
@@ -103,6 +110,8 @@ def invitation_validate(*, company: Company, email: str, role: Role) -> str:
         errors["email"] = f"The address is longer than {EMAIL_MAX_LENGTH} characters."
     if role.company_id not in (None, company.pk):
         errors["role"] = f"The role {role.key} belongs to another company."
+    elif actor is not None and not role_grantable_by(role=role, actor=actor):
+        errors["role"] = role_grant_refusal(role)
     if not errors and (Invitation.objects.pending().filter(company=company, email=email).exists()):
         errors["email"] = f"{email} already has a pending invitation to {company}."
     if not errors and Membership.objects.current().filter(company=company, profile__email=email).exists():
@@ -123,7 +132,7 @@ def invitation_create(
     send: bool = False,
 ) -> IssuedInvitation:
     """Create an invitation and return it with its code; replaces an expired open one."""
-    email = invitation_validate(company=company, email=email, role=role)
+    email = invitation_validate(company=company, email=email, role=role, actor=created_by)
     # An expired invitation still counts as open for the unique constraint: void it.
     Invitation.objects.open().filter(company=company, email=email, expires_at__lte=timezone.now()).update(
         revoked_at=timezone.now()

@@ -148,9 +148,11 @@ def invite(roles: dict[str, Any]) -> Callable[..., Any]:
 
 @pytest.fixture
 def admin_client(db: None, django_user_model: Any) -> Client:
+    from tests.otp import force_login_verified
+
     user = django_user_model.objects.create_superuser("staff", "staff@example.com", "pw-for-tests-only")
     client = Client()
-    client.force_login(user)
+    force_login_verified(client, user)
     return client
 
 

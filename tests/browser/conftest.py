@@ -65,10 +65,28 @@ class Session:
             self.csp_violations.append(message.text)
 
     def login(self, username: str, password: str) -> None:
+        """Password, then the second factor: enrol an authenticator the first time, else a code."""
+        from django_otp.plugins.otp_totp.models import TOTPDevice
+
+        from tests.otp import totp_code
+
         self.page.goto("/admin/login/")
         self.page.fill("#id_username", username)
         self.page.fill("#id_password", password)
         self.page.click("input[type=submit]")
+        self.page.wait_for_url("**/admin/second-factor/**")
+        # The app's part, done here from the device's key as an authenticator app would.
+        device = TOTPDevice.objects.get(user__username=username)
+        if self.page.locator("#otp-config-url").count():
+            assert self.page.inner_text("#otp-config-url") == device.config_url
+            self.shot(f"00-enrol-{username}")
+            self.page.fill("#id_code", totp_code(device))
+            self.page.click("#otp-enrol-form input[type=submit]")
+            assert self.page.locator("#otp-recovery-codes li").count() == 10
+            self.page.click("#otp-continue")
+        else:
+            self.page.fill("#id_code", totp_code(device))
+            self.page.click("#otp-verify-form input[type=submit]")
         self.page.wait_for_url("**/admin/")
 
     def shot(self, name: str) -> None:
