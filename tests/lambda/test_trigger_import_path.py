@@ -21,6 +21,8 @@ FORBIDDEN = (
     "axes",
     "whitenoise",
     "mangum",
+    # Only a pre sign-up with an employee-ID pattern set matches with it (accounts.sign_up).
+    "re2",
 )
 
 PROBE = """
