@@ -141,7 +141,7 @@ def login_code_issue(
         if row is not None:
             return IssuedLoginCode(str(row.pk), mask_email(email), length, row.expires_at, reused=True)
     if "@" not in email:
-        raise PasswordlessRefused("This account has no email address for a sign-in code.", reason="no_email")
+        raise PasswordlessRefused("This account has no email address for a sign-in code", reason="no_email")
     if not rate_limit_hit(
         scope="login_code",
         key=sub or username,
@@ -149,7 +149,7 @@ def login_code_issue(
         window_seconds=settings.LOGIN_CODE_WINDOW_SECONDS,
     ):
         raise PasswordlessRefused(
-            "Too many sign-in codes requested. Please wait a few minutes.", reason="rate_limited"
+            "Too many sign-in codes requested. Please wait a few minutes", reason="rate_limited"
         )
     recipient = recipient_for(sub=sub, username=username, email=email, locale=locale)
     code = login_code_generate(length)
