@@ -166,7 +166,7 @@ def test_check_deploy_is_clean_with_production_settings():
 
 PRODUCTION = {
     "GATEHOUSE_ENV": "production",
-    "SECRET_KEY": "p" * 50,
+    "SECRET_KEY": LONG_KEY,
     "DATABASE_URL": "postgres://x@127.0.0.1/x",
 }
 FERNET_KEY = "dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHQ="
