@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup run test test-fast lint format migrations-check bench worker
+.PHONY: setup run test test-fast lint format migrations-check bench worker openapi
 
 setup:
 	@scripts/setup.sh
@@ -32,3 +32,7 @@ worker: setup
 
 bench: setup
 	$(PY) bench/run.py
+
+# The tenant API's contract (docs/openapi.json); tests/api/test_openapi.py checks it for drift.
+openapi: setup
+	GATEHOUSE_ENV=test $(PY) scripts/openapi.py

@@ -6,6 +6,7 @@ without SECRET_KEY refuses to start. See .env.example for every variable.
 
 import base64
 import hashlib
+import re
 from pathlib import Path
 
 import environ
@@ -266,6 +267,33 @@ AWS_REGION = env.str("AWS_REGION", default=env.str("AWS_DEFAULT_REGION", default
 AWS_ENDPOINT_URL = env.str("AWS_ENDPOINT_URL", default="") or None
 COGNITO_USER_POOL_ID = env.str("COGNITO_USER_POOL_ID", default="")
 COGNITO_APP_CLIENT_ID = env.str("COGNITO_APP_CLIENT_ID", default="")
+# The tenant API (api/, docs/api.md) accepts Cognito's tokens from this issuer only. Derived
+# from the pool (https://cognito-idp.{region}.amazonaws.com/{poolId}); COGNITO_ISSUER
+# overrides it for cognito-local and tests, and production refuses any issuer that is not
+# Cognito's form. The JWKS is always {issuer}/.well-known/jwks.json, never a discovery document.
+COGNITO_ISSUER = env.str("COGNITO_ISSUER", default="") or (
+    f"https://cognito-idp.{AWS_REGION}.amazonaws.com/{COGNITO_USER_POOL_ID}" if COGNITO_USER_POOL_ID else ""
+)
+if (
+    PRODUCTION
+    and COGNITO_ISSUER
+    and not re.fullmatch(
+        r"https://cognito-idp\.[a-z0-9-]+\.amazonaws\.com/[a-z0-9-]+_[A-Za-z0-9]+", COGNITO_ISSUER
+    )
+):
+    raise ImproperlyConfigured(
+        f"COGNITO_ISSUER {COGNITO_ISSUER!r} is not a Cognito user pool's issuer "
+        "(https://cognito-idp.<region>.amazonaws.com/<poolId>): production accepts tokens from "
+        "Cognito only. Unset COGNITO_ISSUER to derive it from COGNITO_USER_POOL_ID and AWS_REGION."
+    )
+# Seconds of clock skew allowed on exp/iat/nbf; seconds the JWKS is kept; the least seconds
+# between two refreshes an unknown key id may cause (a forged kid cannot make every request fetch).
+API_JWT_LEEWAY_SECONDS = env.int("API_JWT_LEEWAY_SECONDS", default=30)
+API_JWKS_LIFESPAN_SECONDS = env.int("API_JWKS_LIFESPAN_SECONDS", default=6 * 3600)
+API_JWKS_REFRESH_COOLDOWN_SECONDS = env.int("API_JWKS_REFRESH_COOLDOWN_SECONDS", default=60)
+API_JWKS_TIMEOUT_SECONDS = env.float("API_JWKS_TIMEOUT_SECONDS", default=3.0)
+# Larger request bodies answer 413 before they are parsed.
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024)
 SES_SENDER = env.str("SES_SENDER", default="Gatehouse <no-reply@example.com>")
 SES_CONFIGURATION_SET = env.str("SES_CONFIGURATION_SET", default="")
 APP_URL = env.str("APP_URL", default="http://127.0.0.1:8000")

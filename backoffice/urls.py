@@ -3,6 +3,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import path
 
+from api.main import api
 from staff import dashboard, try_trigger
 
 
@@ -30,4 +31,6 @@ urlpatterns = [
         name="gatehouse_try_trigger",
     ),
     path("admin/", admin.site.urls),
+    # The tenant API (api/, docs/api.md): the customer's app, with Cognito bearer tokens.
+    path("api/v1/", api.urls),
 ]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db.models import QuerySet
+
 from invites.models import Invitation, SignupPolicy
-from tenants.models import Company, CompanyDomain
+from tenants.models import Company, CompanyDomain, Status
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,3 +91,23 @@ def invitation_revoked_reserved_for(*, username: str) -> Invitation | None:
         .order_by("-created_at")
         .first()
     )
+
+
+def invitations_pending_for_email(*, email: str) -> list[Invitation]:
+    """Every pending invitation to this (normalised) email, newest first: the ones a person may accept."""
+    if not email:
+        return []
+    return list(
+        Invitation.objects.pending()
+        .select_related("company", "role")
+        .filter(email=email, company__status=Status.ACTIVE)
+        .order_by("-created_at")
+    )
+
+
+def company_invitations(*, company: Company, status: str = "") -> QuerySet[Invitation]:
+    """A company's invitations with their status, newest first; `status` filters on it."""
+    invitations = Invitation.objects.filter(company=company).with_status().select_related("role")
+    if status:
+        invitations = invitations.filter(**{"status_value": status})  # annotated by with_status
+    return invitations.order_by("-created_at", "-id")

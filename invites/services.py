@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, cast
@@ -25,7 +26,7 @@ from django.utils import timezone
 
 from core.addresses import normalize_email
 from invites.models import Invitation, InvitationStatus, RefusalReason, SignupRefusal
-from tenants.grants import role_grant_refusal, role_grantable_by
+from tenants.grants import role_grant_refusal, role_grantable_by, role_grantable_by_member
 from tenants.memberships import MembershipError, membership_add
 from tenants.messages import email_queue
 from tenants.models import Company, Membership, MembershipRoute, Role, UserProfile
@@ -92,12 +93,19 @@ def default_expiry() -> datetime:
 
 
 def invitation_validate(
-    *, company: Company, email: str, role: Role, actor: AbstractBaseUser | AnonymousUser | None = None
+    *,
+    company: Company,
+    email: str,
+    role: Role,
+    actor: AbstractBaseUser | AnonymousUser | None = None,
+    grantor_permissions: Sequence[str] | None = None,
 ) -> str:
     """Check an invitation could be created; return the normalised email. Raises ValidationError.
 
     `actor` is the staff member inviting: they must hold every permission of the role
     (tenants.grants). None is Gatehouse itself (seed_demo, a management command), never a person.
+    `grantor_permissions` are those of a member inviting through the tenant API: the role may
+    carry none they do not hold.
     """
     email = normalize_email(email)
     errors: dict[str, str] = {}
@@ -112,6 +120,10 @@ def invitation_validate(
         errors["role"] = f"The role {role.key} belongs to another company."
     elif actor is not None and not role_grantable_by(role=role, actor=actor):
         errors["role"] = role_grant_refusal(role)
+    elif grantor_permissions is not None and not role_grantable_by_member(
+        role=role, held=grantor_permissions
+    ):
+        errors["role"] = f"You cannot grant the role {role.key}: it carries permissions you do not hold."
     if not errors and (Invitation.objects.pending().filter(company=company, email=email).exists()):
         errors["email"] = f"{email} already has a pending invitation to {company}."
     if not errors and Membership.objects.current().filter(company=company, profile__email=email).exists():
@@ -130,9 +142,12 @@ def invitation_create(
     created_by: AbstractBaseUser | AnonymousUser | None = None,
     expires_at: datetime | None = None,
     send: bool = False,
+    grantor_permissions: Sequence[str] | None = None,
 ) -> IssuedInvitation:
     """Create an invitation and return it with its code; replaces an expired open one."""
-    email = invitation_validate(company=company, email=email, role=role, actor=created_by)
+    email = invitation_validate(
+        company=company, email=email, role=role, actor=created_by, grantor_permissions=grantor_permissions
+    )
     # An expired invitation still counts as open for the unique constraint: void it.
     Invitation.objects.open().filter(company=company, email=email, expires_at__lte=timezone.now()).update(
         revoked_at=timezone.now()

@@ -22,6 +22,7 @@ and the admin forms that offer a role. docs/admin.md shows the table.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -65,4 +66,41 @@ def role_change_refusal(*, old: Role | None, new: Role, actor: Any) -> str:
     if old is not None and not role_grantable_by(role=old, actor=actor):
         held_back = ", ".join(role_admin_level_permissions(old))
         return f"Only Administrators may change the role of a {old.key}: it carries {held_back}."
+    return ""
+
+
+# --- Members of a company (the tenant API): the same rule against the caller's own role. ---
+
+
+def permissions_cover(held: Iterable[str], wanted: Iterable[str]) -> bool:
+    """Whether the permissions `held` include every one `wanted`.
+
+    '*' covers everything; `invoices:*` covers `invoices:read` and `invoices:*`, never '*'.
+    """
+    held = set(held)
+    if "*" in held:
+        return True
+    prefixes = [h[:-1] for h in held if h.endswith(":*")]
+    return all(p in held or (p != "*" and any(p.startswith(pre) for pre in prefixes)) for p in wanted)
+
+
+def role_grantable_by_member(*, role: Role, held: Iterable[str]) -> bool:
+    """Whether a member holding `held` may grant `role`: it carries nothing they do not hold."""
+    return permissions_cover(held, role.permissions)
+
+
+def member_role_change_refusal(*, old: Role | None, new: Role, held: Iterable[str]) -> str:
+    """Why a member holding `held` may not move someone from `old` to `new`; empty when they may."""
+    held = list(held)
+    if not role_grantable_by_member(role=new, held=held):
+        return f"You cannot grant the role {new.key}: it carries permissions you do not hold."
+    if old is not None and not role_grantable_by_member(role=old, held=held):
+        return f"You cannot change the role of a {old.key}: it carries permissions you do not hold."
+    return ""
+
+
+def member_action_refusal(*, target: Role | None, held: Iterable[str]) -> str:
+    """Why a member holding `held` may not suspend, reactivate or remove a holder of `target`."""
+    if target is not None and not role_grantable_by_member(role=target, held=held):
+        return f"You cannot act on a {target.key}: the role carries permissions you do not hold."
     return ""

@@ -543,7 +543,14 @@ class AppClient(models.Model):
         Company, null=True, blank=True, on_delete=models.CASCADE, related_name="app_clients"
     )
     allowed_scopes = ArrayField(models.CharField(max_length=256), default=list, blank=True)
-    is_active = models.BooleanField(default=True)
+    is_active = models.BooleanField(
+        default=True, help_text="The tenant API accepts access tokens of active app clients only."
+    )
+    id_tokens_allowed = models.BooleanField(
+        default=False,
+        help_text="The tenant API also accepts this client's ID tokens (aud = this client). "
+        "Access tokens are the default: an ID token is meant for the app, not for an API.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -651,3 +658,51 @@ class RateLimitCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope}:{self.key[:8]} {self.count}"
+
+
+class AuditActorKind(models.TextChoices):
+    STAFF = "staff", "Staff user"
+    MEMBER = "member", "Member (tenant API)"
+    APP_CLIENT = "app_client", "App client (tenant API, machine to machine)"
+    TRIGGER = "trigger", "Cognito trigger"
+    DIRECTORY = "directory", "Directory (SCIM)"
+    SYSTEM = "system", "Gatehouse"
+
+
+class AuditEvent(models.Model):
+    """Who changed what in a company, when, and from what to what: one table for every entry point.
+
+    Written by tenants.audit.audit_record only. `before` and `after` hold the changed fields
+    (ids and keys, never an email, a name or a code), so erasing a person leaves nothing of
+    them here but their profile id.
+    """
+
+    actor_kind = models.CharField(max_length=16, choices=AuditActorKind.choices)
+    actor_id = models.CharField(max_length=128, help_text="profile:<id>, staff:<id>, the client id.")
+    actor_label = models.CharField(max_length=200, blank=True, help_text="A staff username or client name.")
+    via_client_id = models.CharField(max_length=128, blank=True, help_text="The app client of the token.")
+    company = models.ForeignKey(
+        Company, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"
+    )
+    action = models.CharField(max_length=64, help_text="Like membership.suspend, invitation.create.")
+    object_type = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=64)
+    before = models.JSONField(default=dict, blank=True)
+    after = models.JSONField(default=dict, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["company", "-created_at", "-id"], name="audit_company_time"),
+            models.Index(fields=["actor_kind", "actor_id"], name="audit_actor"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(actor_kind__in=AuditActorKind.values), name="audit_actor_kind_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.object_type}:{self.object_id} by {self.actor_id}"

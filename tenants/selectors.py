@@ -25,6 +25,7 @@ from tenants.models import (
     FeatureFlagOverride,
     Membership,
     MembershipStatus,
+    Role,
     Status,
     SubscriptionTier,
     UserProfile,
@@ -450,3 +451,36 @@ def profile_with_company(*, sub: str) -> UserProfile | None:
     profile.company_id = company.pk if company is not None else None
     UserProfile._meta.get_field("company").set_cached_value(profile, company)
     return profile
+
+
+def company_members(
+    *, company: Company, search: str = "", role_key: str = "", status: str = ""
+) -> QuerySet[Membership]:
+    """A company's current members (active or suspended; `status` "ended" lists former ones),
+    newest first, with person and role: one query per page whatever the company's size."""
+    members = Membership.objects.filter(company=company).select_related("profile", "role")
+    members = members.filter(status=status) if status else members.current()
+    if role_key:
+        members = members.filter(role__key=role_key)
+    if search:
+        members = members.filter(
+            Q(profile__email__icontains=search)
+            | Q(profile__given_name__icontains=search)
+            | Q(profile__family_name__icontains=search)
+        )
+    return members.order_by("-created_at", "-id")
+
+
+def company_member(*, company: Company, member_id: int) -> Membership | None:
+    """One current member of this company by membership id; None for another company's."""
+    return company_members(company=company).filter(pk=member_id).first()
+
+
+def company_role(*, company: Company, role_id: int) -> Role | None:
+    """A role members of this company may hold (global or the company's own); None otherwise."""
+    return Role.objects.for_company(company).filter(pk=role_id).first()
+
+
+def company_roles(*, company: Company) -> list[Role]:
+    """The roles members of this company may hold: the global ones and its own."""
+    return list(Role.objects.for_company(company).order_by("key", "-id"))

@@ -37,6 +37,7 @@ SUPPORT_PERMISSIONS = [
     "tenants.view_companydomain",
     "tenants.view_workspace",
     "tenants.view_activityevent",
+    "tenants.view_auditevent",
     "tenants.view_knowndevice",
     "outbox.view_sideeffect",
 ]

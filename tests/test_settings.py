@@ -12,6 +12,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Variables of the test process that would change what a fresh Django process does.
 _OURS = {
+    "COGNITO_ISSUER",
+    "COGNITO_USER_POOL_ID",
+    "AWS_REGION",
     "SECRET_KEY",
     "OUTBOX_ENCRYPTION_KEYS",
     "SECRET_KEY_FALLBACKS",
@@ -206,3 +209,21 @@ def test_a_crm_webhook_url_without_a_secret_refuses_to_start(environment):
         CRM_WEBHOOK_SECRET="s" * 32,
     )
     assert signed.returncode == 0, signed.stderr
+
+
+def test_production_refuses_an_issuer_that_is_not_cognitos():
+    env = {**PRODUCTION, "OUTBOX_ENCRYPTION_KEYS": FERNET_KEY}
+    code = "import django; django.setup(); from django.conf import settings; print(settings.COGNITO_ISSUER)"
+
+    local = run_django(code, **env, COGNITO_ISSUER="http://127.0.0.1:9229/local_pool")
+    derived = run_django(code, **env, COGNITO_USER_POOL_ID="eu-west-1_AbC123", AWS_REGION="eu-west-1")
+    in_development = run_django(
+        code, **{**env, "GATEHOUSE_ENV": "development"}, COGNITO_ISSUER="http://127.0.0.1:9229/local_pool"
+    )
+
+    assert local.returncode != 0
+    assert "is not a Cognito user pool's issuer" in local.stderr
+    assert derived.stdout.strip() == "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123", (
+        derived.stderr
+    )
+    assert in_development.stdout.strip() == "http://127.0.0.1:9229/local_pool", in_development.stderr

@@ -1,0 +1,51 @@
+"""The tenant API's one NinjaAPI: authentication in one place, problems for every error.
+
+Mounted at /api/v1/ by backoffice.urls, so it runs wherever the admin runs (runserver, the
+admin's Lambda through mangum); the trigger function's URLconf never imports it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+from ninja import NinjaAPI
+from ninja.security import HttpBearer
+
+from api import company, invitations, me, members, problems
+from api.context import request_id_of
+from api.problems import Problem
+from api.tokens import Principal, token_verify
+
+
+class CognitoBearer(HttpBearer):
+    """`Authorization: Bearer <Cognito access token>` (api.tokens decides which tokens pass)."""
+
+    openapi_description = "A Cognito access token of an app client staff allowed (ID tokens where enabled)."
+
+    def __call__(self, request: HttpRequest) -> Any:
+        request.request_id = request_id_of(request)  # type: ignore[attr-defined]
+        # Refused before the body is read: Content-Length is all API Gateway and runserver give.
+        length = request.META.get("CONTENT_LENGTH") or "0"
+        if not length.isdigit() or int(length) > settings.API_MAX_BODY_BYTES:
+            raise Problem("payload-too-large", f"At most {settings.API_MAX_BODY_BYTES} bytes.")
+        return super().__call__(request)
+
+    def authenticate(self, request: HttpRequest, token: str) -> Principal:
+        return token_verify(token)
+
+
+api = NinjaAPI(
+    title="Gatehouse tenant API",
+    version="1",
+    description="The customer's app manages its company: members, invitations, roles, flags, audit.",
+    urls_namespace="api-v1",
+    auth=CognitoBearer(),
+    docs_url=None,  # the document is at openapi.json (docs/openapi.json); no UI loading CDN assets
+)
+problems.install(api)
+api.add_router("", me.router)
+api.add_router("", members.router)
+api.add_router("", invitations.router)
+api.add_router("", company.router)
