@@ -39,6 +39,15 @@ def caller(request: HttpRequest, company_id: int | None, permission: str | None 
     )
 
 
+def actor_of(request: HttpRequest, access: MemberAccess) -> AuditActor:
+    """The audit actor: this member, through the token's app client."""
+    return AuditActor(
+        kind=AuditActorKind.MEMBER,
+        id=f"profile:{access.profile.pk}",
+        via_client_id=principal(request).client_id,
+    )
+
+
 def record(
     request: HttpRequest,
     access: MemberAccess,
@@ -51,11 +60,7 @@ def record(
 ) -> None:
     """One audit event for a change this request made, by this member through this app client."""
     audit_record(
-        actor=AuditActor(
-            kind=AuditActorKind.MEMBER,
-            id=f"profile:{access.profile.pk}",
-            via_client_id=principal(request).client_id,
-        ),
+        actor=actor_of(request, access),
         company=access.company,
         action=action,
         object_type=object_type,

@@ -8,9 +8,11 @@ from django.db import transaction
 from django.http import Http404, HttpRequest
 from ninja import Query, Router, Status
 
-from api.context import caller, record
+from api.context import actor_of, caller, record
 from api.problems import Problem
 from api.schemas import (
+    BulkInvitationIn,
+    BulkInvitationOut,
     ChangedOut,
     ExtendIn,
     InvitationFilters,
@@ -19,10 +21,12 @@ from api.schemas import (
     InvitationPage,
     IssuedInvitationOut,
 )
+from invites.bulk import invitation_bulk_create, invitation_rows_parse
 from invites.models import Invitation
 from invites.selectors import company_invitations
 from invites.services import invitation_create, invitation_extend, invitation_resend, invitation_revoke
 from tenants.access import MemberAccess
+from tenants.audit import audit_record_many
 from tenants.selectors import company_role
 
 router = Router(tags=["invitations"])
@@ -139,3 +143,53 @@ def invitation_prolong(request: HttpRequest, company_id: int, invitation_id: int
         after={"expires_at": extended.expires_at.isoformat()},
     )
     return invitation_out(extended)
+
+
+@router.post("/companies/{company_id}/invitations/bulk", response=BulkInvitationOut)
+@transaction.atomic
+def invitation_bulk(request: HttpRequest, company_id: int, payload: BulkInvitationIn) -> Any:
+    """Many at once, by the admin's rules: a dry run first; all or none by default."""
+    access = caller(request, company_id, INVITE)
+    default_role = None
+    if payload.default_role_id is not None:
+        default_role = company_role(company=access.company, role_id=payload.default_role_id)
+        if default_role is None:
+            raise Problem(
+                "invalid-request", errors=[{"field": "default_role_id", "message": "No such role here."}]
+            )
+    company, text, held = access.company, payload.text, access.permissions
+    if payload.dry_run:
+        rows = invitation_rows_parse(
+            company=company, text=text, default_role=default_role, grantor_permissions=held
+        )
+        issued, written = [], False
+    else:
+        result = invitation_bulk_create(
+            company=company,
+            text=text,
+            default_role=default_role,
+            grantor_permissions=held,
+            send=payload.send,
+            all_or_none=payload.all_or_none,
+        )
+        rows, issued, written = result.rows, result.issued, result.written
+        audit_record_many(
+            actor=actor_of(request, access),
+            company=access.company,
+            action="invitation.create",
+            object_type="invitation",
+            changes=[
+                (
+                    i.invitation.pk,
+                    {},
+                    {"role": i.invitation.role.key, "expires_at": i.invitation.expires_at.isoformat()},
+                )
+                for i in issued
+            ],
+            request_id=getattr(request, "request_id", ""),
+        )
+    return {
+        "written": written,
+        "rows": [{"line": r.line, "email": r.email, "role": r.role_key, "error": r.error} for r in rows],
+        "issued": [{"invitation": invitation_out(i.invitation), "code": i.code} for i in issued],
+    }

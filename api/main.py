@@ -13,8 +13,9 @@ from django.http import HttpRequest
 from ninja import NinjaAPI
 from ninja.security import HttpBearer
 
-from api import company, invitations, me, members, problems
+from api import company, errors, invitations, me, members
 from api.context import request_id_of
+from api.idempotency import idempotency_claim
 from api.problems import Problem
 from api.tokens import Principal, token_verify
 
@@ -33,7 +34,9 @@ class CognitoBearer(HttpBearer):
         return super().__call__(request)
 
     def authenticate(self, request: HttpRequest, token: str) -> Principal:
-        return token_verify(token)
+        who = token_verify(token)
+        idempotency_claim(request, who)  # a retried write answers here what it answered first
+        return who
 
 
 api = NinjaAPI(
@@ -44,7 +47,7 @@ api = NinjaAPI(
     auth=CognitoBearer(),
     docs_url=None,  # the document is at openapi.json (docs/openapi.json); no UI loading CDN assets
 )
-problems.install(api)
+errors.install(api)
 api.add_router("", me.router)
 api.add_router("", members.router)
 api.add_router("", invitations.router)

@@ -186,3 +186,24 @@ class AuditEventOut(Schema):
 class AuditPage(Schema):
     count: int
     items: list[AuditEventOut]
+
+
+class BulkInvitationIn(Schema):
+    text: str = Field(..., description="One invitation a line: email[,role key[,expiry YYYY-MM-DD]].")
+    default_role_id: int | None = None
+    dry_run: bool = Field(True, description="Check every line and write nothing.")
+    all_or_none: bool = Field(True, description="Any bad line writes nothing.")
+    send: bool = True
+
+
+class BulkRowOut(Schema):
+    line: int
+    email: str
+    role: str
+    error: str
+
+
+class BulkInvitationOut(Schema):
+    written: bool
+    rows: list[BulkRowOut]
+    issued: list[IssuedInvitationOut] = Field(..., description="The codes, shown once, here.")

@@ -102,6 +102,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     # Top to bottom as in docs/architecture.md: entry points, flows, domain, infrastructure.
     "staff",
+    "api",
     "triggers",
     "accounts",
     "invites",
@@ -121,6 +122,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    # Keeps the answer of a write sent with an Idempotency-Key (tenant API only; api/idempotency.py).
+    "api.idempotency.IdempotencyMiddleware",
     # AxesMiddleware must be last: it turns a lockout into a response.
     "axes.middleware.AxesMiddleware",
 ]
@@ -294,6 +297,9 @@ API_JWKS_REFRESH_COOLDOWN_SECONDS = env.int("API_JWKS_REFRESH_COOLDOWN_SECONDS",
 API_JWKS_TIMEOUT_SECONDS = env.float("API_JWKS_TIMEOUT_SECONDS", default=3.0)
 # Larger request bodies answer 413 before they are parsed.
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024)
+# Idempotency-Key answers are kept this long; a claim whose request died is free after this.
+IDEMPOTENCY_TTL_HOURS = env.int("IDEMPOTENCY_TTL_HOURS", default=24)
+IDEMPOTENCY_STALE_SECONDS = env.int("IDEMPOTENCY_STALE_SECONDS", default=60)
 SES_SENDER = env.str("SES_SENDER", default="Gatehouse <no-reply@example.com>")
 SES_CONFIGURATION_SET = env.str("SES_CONFIGURATION_SET", default="")
 APP_URL = env.str("APP_URL", default="http://127.0.0.1:8000")

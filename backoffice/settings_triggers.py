@@ -114,6 +114,8 @@ _NOT_FOR_TRIGGERS = {
     "axes",
     # The back office's admin modules and staff commands.
     "staff",
+    # The tenant API (its idempotency keys are its only model): served by the admin function.
+    "api",
     # The admin's second factor; importing django_otp also connects a user_logged_in receiver.
     "django_otp",
     "django_otp.plugins.otp_totp",

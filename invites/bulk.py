@@ -8,7 +8,7 @@ is written.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -32,7 +32,7 @@ from invites.services import (
     invitation_code_hash,
     invitation_email_enqueue,
 )
-from tenants.grants import role_grant_refusal, role_grantable_by
+from tenants.grants import role_grant_refusal, role_grantable_by, role_grantable_by_member
 from tenants.models import Company, Membership, Role
 
 if TYPE_CHECKING:
@@ -128,24 +128,36 @@ def _email_in(emails: list[str], field: str = "email") -> Q:
     return Q(_EqualsAny(F(field), Value(emails, output_field=ArrayField(CharField()))))
 
 
+def _member_grant_refusal(role: Role) -> str:
+    return f"You cannot grant the role {role.key}: it carries permissions you do not hold."
+
+
 def invitation_rows_parse(
     *,
     company: Company,
     text: str,
     default_role: Role | None = None,
     actor: AbstractBaseUser | AnonymousUser | None = None,
+    grantor_permissions: Sequence[str] | None = None,
 ) -> list[InvitationRow]:
     """Check every line of a paste or CSV (email, role key, optional expiry) without writing.
 
     A header line starting with "email" is skipped. A whole-input problem (empty, too many
     rows) raises ValidationError; a bad row is returned with its line number and reason.
     `actor` is the staff member inviting, as in invitation_validate: a row whose role they
-    may not grant is a bad row.
+    may not grant is a bad row. `grantor_permissions`, those of a member inviting through the
+    tenant API, likewise (tenants.grants.role_grantable_by_member).
     """
     if default_role is not None and default_role.company_id not in (None, company.pk):
         raise ValidationError({"default_role": f"The role {default_role.key} belongs to another company."})
     if default_role and actor is not None and not role_grantable_by(role=default_role, actor=actor):
         raise ValidationError({"default_role": role_grant_refusal(default_role)})
+    if (
+        default_role
+        and grantor_permissions is not None
+        and not role_grantable_by_member(role=default_role, held=grantor_permissions)
+    ):
+        raise ValidationError({"default_role": _member_grant_refusal(default_role)})
     if len(text) > BULK_INVITATION_MAX_CHARS:
         raise ValidationError(f"The input is larger than {BULK_INVITATION_MAX_CHARS} characters; split it.")
     lines = _csv_lines(text)
@@ -201,6 +213,10 @@ def invitation_rows_parse(
                 grantable[role.pk] = role_grantable_by(role=role, actor=actor)
             if not grantable[role.pk]:
                 problems.append(role_grant_refusal(role))
+        elif grantor_permissions is not None and not role_grantable_by_member(
+            role=role, held=grantor_permissions
+        ):
+            problems.append(_member_grant_refusal(role))
         if expiry_text:
             try:
                 expires_at = _parse_expiry(expiry_text)
@@ -234,6 +250,7 @@ def invitation_bulk_create(
     created_by: AbstractBaseUser | AnonymousUser | None = None,
     send: bool = False,
     all_or_none: bool = True,
+    grantor_permissions: Sequence[str] | None = None,
 ) -> BulkInvitationResult:
     """Create the invitations of a paste or CSV in one transaction.
 
@@ -249,7 +266,13 @@ def invitation_bulk_create(
     retried, so the database never holds half an import.
     """
     with transaction.atomic():
-        rows = invitation_rows_parse(company=company, text=text, default_role=default_role, actor=created_by)
+        rows = invitation_rows_parse(
+            company=company,
+            text=text,
+            default_role=default_role,
+            actor=created_by,
+            grantor_permissions=grantor_permissions,
+        )
         for _attempt in range(BULK_INSERT_ATTEMPTS):
             if all_or_none and any(not row.ok for row in rows):
                 return BulkInvitationResult(rows=rows, issued=[], written=False)
@@ -262,7 +285,11 @@ def invitation_bulk_create(
             except IntegrityError:
                 # Someone invited one of these people after our check: see who, and try again.
                 rows = invitation_rows_parse(
-                    company=company, text=text, default_role=default_role, actor=created_by
+                    company=company,
+                    text=text,
+                    default_role=default_role,
+                    actor=created_by,
+                    grantor_permissions=grantor_permissions,
                 )
                 continue
             return BulkInvitationResult(rows=rows, issued=issued, written=True)

@@ -59,6 +59,37 @@ def audit_record(
     )
 
 
+def audit_record_many(
+    *,
+    actor: AuditActor,
+    company: Company | None,
+    action: str,
+    object_type: str,
+    changes: list[tuple[object, dict[str, Any], dict[str, Any]]],
+    request_id: str = "",
+) -> int:
+    """Record the same action on many objects (object id, before, after) in one INSERT."""
+    events = []
+    for object_id, before, after in changes:
+        old, new = changed_fields(before, after)
+        events.append(
+            AuditEvent(
+                actor_kind=actor.kind,
+                actor_id=actor.id[:128],
+                actor_label=actor.label[:200],
+                via_client_id=actor.via_client_id[:128],
+                company=company,
+                action=action,
+                object_type=object_type,
+                object_id=str(object_id)[:64],
+                before=old,
+                after=new,
+                request_id=request_id[:64],
+            )
+        )
+    return len(AuditEvent.objects.bulk_create(events))
+
+
 def company_audit_events(*, company: Company) -> QuerySet[AuditEvent]:
     """The company's events, newest first."""
     return AuditEvent.objects.filter(company=company).order_by("-created_at", "-id")

@@ -131,3 +131,60 @@ def test_extend_moves_the_expiry(world: World, invite: Any) -> None:
     issued.invitation.refresh_from_db()
     assert response.status_code == 200
     assert before + timedelta(days=30) <= issued.invitation.expires_at <= timezone.now() + timedelta(days=30)
+
+
+def _bulk(world: World, who: str, **body: Any) -> Any:
+    return _post(world.client(who), _url(world, "/bulk"), {"send": False, **body})
+
+
+def test_bulk_dry_run_checks_every_line_and_writes_nothing(world: World) -> None:
+    from invites.models import Invitation
+
+    response = _bulk(
+        world, "inviter", text="email,role\na@acme.com,USER\nb@acme.com,MANAGER\nnot-an-email,USER"
+    )
+
+    body = response.json()
+    assert (response.status_code, body["written"], body["issued"]) == (200, False, [])
+    assert [(r["line"], r["email"], bool(r["error"])) for r in body["rows"]] == [
+        (2, "a@acme.com", False),
+        (3, "b@acme.com", True),
+        (4, "not-an-email", True),
+    ]
+    assert "You cannot grant the role MANAGER" in body["rows"][1]["error"]
+    assert Invitation.objects.count() == 0
+
+
+def test_bulk_all_or_none_writes_nothing_when_a_line_is_bad(world: World) -> None:
+    from invites.models import Invitation
+
+    body = _bulk(world, "inviter", text="a@acme.com,USER\nb@acme.com,MANAGER", dry_run=False).json()
+
+    assert (body["written"], Invitation.objects.count()) == (False, 0)
+
+
+def test_bulk_creates_the_good_lines_answers_their_codes_once_and_records_each(world: World) -> None:
+    from invites.models import Invitation
+    from invites.services import invitation_code_hash
+    from tenants.models import AuditEvent
+
+    body = _bulk(
+        world,
+        "inviter",
+        text="a@acme.com\nb@acme.com,ADMIN",
+        default_role_id=world.roles["USER"].pk,
+        dry_run=False,
+    ).json()
+
+    assert body["written"] is True
+    issued = {i["invitation"]["email"]: i for i in body["issued"]}
+    assert sorted((e, i["invitation"]["role"]) for e, i in issued.items()) == [
+        ("a@acme.com", "USER"),
+        ("b@acme.com", "ADMIN"),
+    ]
+    for email, item in issued.items():
+        assert Invitation.objects.get(email=email).code_hash == invitation_code_hash(item["code"])
+    assert sorted(AuditEvent.objects.values_list("action", "after__role")) == [
+        ("invitation.create", "ADMIN"),
+        ("invitation.create", "USER"),
+    ]

@@ -31,7 +31,7 @@ def test_the_document_is_served_and_every_operation_needs_a_bearer_token(db: Non
     document = Client().get("/api/v1/openapi.json").json()
 
     operations = [op for path in document["paths"].values() for op in path.values()]
-    assert len(operations) == 19
+    assert len(operations) == 20
     assert {json.dumps(op.get("security")) for op in operations} == {json.dumps([{"CognitoBearer": []}])}
 
 

@@ -25,6 +25,7 @@ def _endpoints(world: World, invitation_id: int) -> list[tuple[str, str, dict[st
         ("put", f"{base}/owner", {"member_id": member}),
         ("get", f"{base}/invitations", None),
         ("post", f"{base}/invitations", {"email": "spy@globex.com", "role_id": world.roles["USER"].pk}),
+        ("post", f"{base}/invitations/bulk", {"text": "spy@globex.com,USER", "dry_run": False}),
         ("post", f"{base}/invitations/{invitation_id}/resend", None),
         ("post", f"{base}/invitations/{invitation_id}/revoke", None),
         ("post", f"{base}/invitations/{invitation_id}/extend", {"days": 5}),

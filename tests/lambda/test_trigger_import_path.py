@@ -25,6 +25,10 @@ FORBIDDEN = (
     "backoffice.otp",
     "whitenoise",
     "mangum",
+    # The tenant API and its JOSE library are the admin function's.
+    "api",
+    "ninja",
+    "jwt",
     # Only a pre sign-up with an employee-ID pattern set matches with it (accounts.sign_up).
     "re2",
 )
