@@ -126,7 +126,9 @@ INSTALLED_APPS = [app for app in INSTALLED_APPS if app not in _NOT_FOR_TRIGGERS]
 MIDDLEWARE = [
     m
     for m in MIDDLEWARE
-    if not m.startswith(("axes.", "django_otp.", "django.contrib.sessions", "django.contrib.messages"))
+    if not m.startswith(
+        ("axes.", "django_otp.", "django.contrib.sessions", "django.contrib.messages", "api.")
+    )
 ]
 ROOT_URLCONF = "backoffice.urls_triggers"
 

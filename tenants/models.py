@@ -546,8 +546,10 @@ class AppClient(models.Model):
     is_active = models.BooleanField(
         default=True, help_text="The tenant API accepts access tokens of active app clients only."
     )
+    # db_default too: bulk loaders (bench/) COPY rows without naming this column.
     id_tokens_allowed = models.BooleanField(
         default=False,
+        db_default=False,
         help_text="The tenant API also accepts this client's ID tokens (aud = this client). "
         "Access tokens are the default: an ID token is meant for the app, not for an API.",
     )

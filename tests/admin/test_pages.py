@@ -9,6 +9,7 @@ from django.urls import reverse
 from invites.models import SignupPolicy, SignupRefusal
 from invites.services import invitation_create
 from outbox.models import SideEffect
+from tenants.audit import AuditActor, audit_record
 from tenants.models import (
     ActivityEvent,
     AppClient,
@@ -66,6 +67,15 @@ def populate(acme, roles, n):
         SignupRefusal.objects.create(
             trigger_source="PreSignUp_SignUp", reason="domain_not_allowed", email=f"x{suffix}@y.com"
         )
+        audit_record(
+            actor=AuditActor(kind="member", id=f"profile:{profile.pk}", via_client_id=f"c{suffix}"),
+            company=acme,
+            action="membership.suspend",
+            object_type="membership",
+            object_id=i,
+            before={"status": "active"},
+            after={"status": "suspended"},
+        )
     FeatureFlagOverride.objects.get_or_create(flag=flag, company=acme, defaults={"enabled": True})
     SignupPolicy.objects.get_or_create(pk=1)
 
@@ -77,6 +87,7 @@ ADD_REFUSED = {
     "tenants.ActivityEvent": "recorded by the triggers",
     "tenants.KnownDevice": "recorded by post authentication",
     "tenants.RateLimitCounter": "counted by the triggers",
+    "tenants.AuditEvent": "recorded by tenants.audit, read-only for everyone",
     "invites.SignupPolicy": "a single row, and populate() made it",
     "invites.SignupRefusal": "recorded by the triggers",
     "outbox.SideEffect": "stored with the change that causes it",

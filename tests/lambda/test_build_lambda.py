@@ -37,6 +37,7 @@ def test_our_code_ships_without_tests_tools_or_local_files() -> None:
     assert top_level == {
         "backoffice",
         "staff",
+        "api",
         "triggers",
         "accounts",
         "invites",
