@@ -17,6 +17,7 @@ from api import company, errors, invitations, me, members
 from api.context import request_id_of
 from api.idempotency import idempotency_claim
 from api.problems import Problem
+from api.schemas import ProblemOut
 from api.tokens import Principal, token_verify
 
 
@@ -39,7 +40,38 @@ class CognitoBearer(HttpBearer):
         return who
 
 
-api = NinjaAPI(
+PROBLEM_RESPONSE = {"$ref": "#/components/schemas/Problem"}
+
+
+class TenantApi(NinjaAPI):
+    """The NinjaAPI whose document also says every operation may answer a problem (4XX, 5XX)."""
+
+    def get_openapi_schema(self, *, path_prefix: str | None = None, path_params: Any = None) -> Any:
+        document = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        document.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
+            ProblemOut.model_json_schema()
+        )
+        for operations in document["paths"].values():
+            for operation in operations.values():
+                # Ninja keys responses by int; JSON (and this document's sorted keys) by string.
+                operation["responses"] = {
+                    str(code): answer for code, answer in operation["responses"].items()
+                }
+                for status, description in (
+                    ("4XX", "A refusal"),
+                    ("5XX", "Our fault, or the key set unreachable"),
+                ):
+                    operation["responses"].setdefault(
+                        status,
+                        {
+                            "description": f"{description}: RFC 9457 problem details (docs/api.md)",
+                            "content": {"application/problem+json": {"schema": PROBLEM_RESPONSE}},
+                        },
+                    )
+        return document
+
+
+api = TenantApi(
     title="Gatehouse tenant API",
     version="1",
     description="The customer's app manages its company: members, invitations, roles, flags, audit.",
