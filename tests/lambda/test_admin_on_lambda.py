@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -174,3 +175,13 @@ def test_an_anonymous_changelist_redirects_to_the_login_under_the_prefix(lambda_
     assert answer.headers["location"] == (
         f"{lambda_admin.prefix}/admin/login/?next={lambda_admin.prefix}/admin/tenants/company/"
     )
+
+
+def test_the_tenant_api_answers_through_the_admin_function(lambda_admin: LambdaAdmin) -> None:
+    document = lambda_admin.get(f"{lambda_admin.prefix}/api/v1/openapi.json")
+    refused = lambda_admin.get(f"{lambda_admin.prefix}/api/v1/me")
+
+    assert document.status == 200
+    assert json.loads(document.body)["info"]["title"] == "Gatehouse tenant API"
+    assert (refused.status, refused.headers["content-type"]) == (401, "application/problem+json")
+    assert json.loads(refused.body)["type"] == "urn:gatehouse:problem:unauthenticated"
