@@ -168,6 +168,8 @@ def invitation_send(*, invitation: Invitation, code: str) -> None:
 def invitation_email_enqueue(*, invitation: Invitation, code: str) -> None:
     """Queue the email of an invitation whose times_sent already counts this sending."""
     company = invitation.company
+    # Someone with an account cannot sign up again: they sign in and accept (invitation_accept_by).
+    existing = UserProfile.objects.filter(email=invitation.email).only("pk").first()
     email_queue(
         key=f"invitation:{invitation.pk}:{invitation.times_sent}",
         template="invitation",
@@ -177,7 +179,8 @@ def invitation_email_enqueue(*, invitation: Invitation, code: str) -> None:
         context={
             "user": {"given_name": "", "family_name": "", "email": invitation.email},
             "role": {"key": invitation.role.key, "name": invitation.role.name},
-            "invitation_code": code,
+            "invitation_code": "" if existing else code,
+            "existing_account": existing is not None,
             "expires_at": f"{invitation.expires_at:%Y-%m-%d %H:%M} UTC",
         },
         expires_at=invitation.expires_at,
@@ -221,6 +224,39 @@ def invitation_find(*, code: str) -> Invitation | None:
     if invitation is None or not hmac.compare_digest(invitation.code_hash, digest):
         return None
     return invitation
+
+
+def invitations_pending_for(*, profile: UserProfile) -> list[Invitation]:
+    """Invitations waiting for this person's explicit answer: sent to their address, still pending."""
+    if "@" not in profile.email:
+        return []
+    return list(
+        Invitation.objects.pending()
+        .filter(email=profile.email)
+        .exclude(
+            company__memberships__profile=profile, company__memberships__status__in=["active", "suspended"]
+        )
+        .select_related("company", "role")
+        .order_by("-created_at")
+    )
+
+
+def invitation_accept_by(*, invitation: Invitation, profile: UserProfile) -> Invitation:
+    """A signed-in person accepts an invitation sent to their address (the tenant API calls this).
+
+    Only the person it was sent to: the address on the invitation must be the profile's (which
+    follows Cognito's verified email), so nobody accepts another's invitation by knowing its id.
+    """
+    if invitation.email != normalize_email(profile.email):
+        raise _refuse(RefusalReason.INVITATION_EMAIL_MISMATCH, invitation)
+    return invitation_accept(invitation=invitation, profile=profile)
+
+
+def invitation_decline_by(*, invitation: Invitation, profile: UserProfile) -> bool:
+    """The invitee says no: the invitation is revoked. False when it was not open."""
+    if invitation.email != normalize_email(profile.email):
+        raise _refuse(RefusalReason.INVITATION_EMAIL_MISMATCH, invitation)
+    return invitation_revoke(invitation=invitation)
 
 
 def company_has_free_seat(company: Company) -> bool:

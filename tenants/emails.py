@@ -223,6 +223,7 @@ def sample_context(key: str) -> dict[str, Any]:
         "code": CODE_PLACEHOLDER if key in COGNITO_KEYS else "123456",
         "username": USERNAME_PLACEHOLDER if key in COGNITO_KEYS else "alice@example.com",
         "invitation_code": "ABCD-EFGH-JKMN-PQRS",
+        "existing_account": False,
         "expires_at": "2026-12-31 12:00 UTC",
         "app_url": settings.APP_URL,
         "minutes_valid": 5,
