@@ -23,7 +23,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from core.addresses import normalize_email
+from core.addresses import email_is_lookalike, emails_match, normalize_email
 from invites.models import Invitation, InvitationStatus, RefusalReason, SignupRefusal
 from tenants.messages import email_queue
 from tenants.models import Company, Role, UserProfile
@@ -57,6 +57,7 @@ USER_MESSAGES: dict[RefusalReason, str] = {
     RefusalReason.INVITATION_USED: "This invitation has already been used.",
     RefusalReason.COMPANY_FULL: "This company has no free seats. Ask an administrator.",
     RefusalReason.COMPANY_SUSPENDED: "This company's account is suspended.",
+    RefusalReason.EMAIL_LOOKALIKE: "This email address contains characters that imitate others.",
 }
 
 
@@ -91,8 +92,10 @@ def default_expiry() -> datetime:
 
 def invitation_validate(*, company: Company, email: str, role: Role) -> str:
     """Check an invitation could be created; return the normalised email. Raises ValidationError."""
-    email = normalize_email(email)
     errors: dict[str, str] = {}
+    if email_is_lookalike(email):
+        errors["email"] = "The address contains characters that imitate others (see docs/security.md)."
+    email = normalize_email(email)
     try:
         validate_email(email)
     except ValidationError:
@@ -229,7 +232,10 @@ def invitation_check(*, code: str, email: str, username: str = "") -> Invitation
     invitation = invitation_find(code=code)
     if invitation is None:
         raise _refuse(RefusalReason.INVITATION_UNKNOWN)
-    if not hmac.compare_digest(invitation.email, normalize_email(email)):
+    if email_is_lookalike(email):
+        # "\u212aate@" would normalise onto the invitee "kate@": never let it match.
+        raise _refuse(RefusalReason.EMAIL_LOOKALIKE, invitation)
+    if not emails_match(invitation.email, email):
         raise _refuse(RefusalReason.INVITATION_EMAIL_MISMATCH, invitation)
     status = invitation.status
     if status == InvitationStatus.ACCEPTED:
@@ -277,7 +283,7 @@ def invitation_accept(*, invitation: Invitation, profile: UserProfile) -> Invita
     )
     if invitation.accepted_by_id == profile.pk:
         return invitation
-    if invitation.email != normalize_email(profile.email):
+    if email_is_lookalike(profile.email) or not emails_match(invitation.email, profile.email):
         raise _refuse(RefusalReason.INVITATION_EMAIL_MISMATCH, invitation)
     status = invitation.status
     if status == InvitationStatus.ACCEPTED:

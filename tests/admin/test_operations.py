@@ -314,3 +314,24 @@ def test_try_the_real_pre_sign_up_leaves_nothing_behind(administrator_client):
     assert result.event["request"]["userAttributes"]["email"] == "new.user@example.com"
     assert result.outcome in {"answered", "rejected"}
     assert SignupRefusal.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "UserMigration_Authentication",
+        "UserMigration_ForgotPassword",
+        "VerifyAuthChallengeResponse_Authentication",
+    ],
+)
+def test_try_a_trigger_refuses_events_whose_attempts_it_would_roll_back(administrator_client, source):
+    from staff.try_trigger import REFUSED_MESSAGE
+    from tenants.models import RateLimitCounter
+
+    event = sample_event(trigger_source=source, version="1", profile=None)
+
+    result, page = try_event(administrator_client, event)
+
+    assert (result.outcome, result.message, result.queries) == ("refused", REFUSED_MESSAGE, 0)
+    assert f"Not run: {REFUSED_MESSAGE}" in page
+    assert RateLimitCounter.objects.count() == 0

@@ -137,3 +137,17 @@ def reference_event(path: Path) -> dict[str, Any]:
         # aws-lambda-go's custom message file lists sources joined by "/" (copied from the docs).
         event["triggerSource"] = source.split("/")[0]
     return event
+
+
+TRUSTED_SECRET = "t" * 40  # tests set settings.TRUSTED_BACKEND_SECRET to this
+
+
+def signed_address(address: str, email: str) -> dict[str, str]:
+    """ClientMetadata as a trusted backend sends it (accounts.trusted_source, docs/security.md)."""
+    import time
+
+    from accounts.trusted_source import address_signature
+
+    timestamp = str(int(time.time()))
+    signature = address_signature(secret=TRUSTED_SECRET, address=address, email=email, timestamp=timestamp)
+    return {"ipAddress": address, "ipTimestamp": timestamp, "ipSignature": signature}
