@@ -235,7 +235,8 @@ def invitation_check(*, code: str, email: str, username: str = "") -> Invitation
     if email_is_lookalike(email):
         # "\u212aate@" would normalise onto the invitee "kate@": never let it match.
         raise _refuse(RefusalReason.EMAIL_LOOKALIKE, invitation)
-    if not emails_match(invitation.email, email):
+    # Constant time on UTF-8 bytes: compare_digest refuses str holding non-ASCII characters.
+    if not hmac.compare_digest(normalize_email(invitation.email).encode(), normalize_email(email).encode()):
         raise _refuse(RefusalReason.INVITATION_EMAIL_MISMATCH, invitation)
     status = invitation.status
     if status == InvitationStatus.ACCEPTED:
