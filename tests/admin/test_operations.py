@@ -325,13 +325,17 @@ def test_try_the_real_pre_sign_up_leaves_nothing_behind(administrator_client):
     ],
 )
 def test_try_a_trigger_refuses_events_whose_attempts_it_would_roll_back(administrator_client, source):
-    from staff.try_trigger import REFUSED_MESSAGE
     from tenants.models import RateLimitCounter
 
     event = sample_event(trigger_source=source, version="1", profile=None)
+    message = (
+        "User migration and verify auth challenge events cannot be tried here: a try is rolled "
+        "back, attempt limits with it, so it would allow unlimited password and code guesses."
+    )
 
     result, page = try_event(administrator_client, event)
 
-    assert (result.outcome, result.message, result.queries) == ("refused", REFUSED_MESSAGE, 0)
-    assert f"Not run: {REFUSED_MESSAGE}" in page
+    # Not run at all: no statement, so no attempt that the rollback could take back.
+    assert (result.outcome, result.message, result.queries) == ("refused", message, 0)
+    assert f"Not run: {message}" in page
     assert RateLimitCounter.objects.count() == 0
