@@ -25,6 +25,7 @@ from tenants.models import (
     ActivityKind,
     Company,
     LegacyUser,
+    MembershipRoute,
     Role,
     UserProfile,
     Workspace,
@@ -137,19 +138,31 @@ def _onboard_membership(*, profile: UserProfile, username: str, invitation_code:
         profile.save(update_fields=["migrated_from_legacy", "updated_at"])
         LegacyUser.objects.filter(pk=legacy.pk, migrated_at__isnull=True).update(migrated_at=timezone.now())
         if legacy.company is not None:
-            _onboard_join(profile=profile, company=legacy.company, role=legacy.role, why="legacy user")
+            _onboard_join(
+                profile=profile,
+                company=legacy.company,
+                role=legacy.role,
+                why="legacy user",
+                route=MembershipRoute.LEGACY,
+            )
         return
 
     rule = domain_rule_for(domain=email_domain(profile.email)) if "@" in profile.email else None
     if rule is not None and rule.allow_join:
-        _onboard_join(profile=profile, company=rule.company, role=None, why="email domain rule")
+        _onboard_join(
+            profile=profile,
+            company=rule.company,
+            role=None,
+            why="email domain rule",
+            route=MembershipRoute.DOMAIN,
+        )
 
 
-def _onboard_join(*, profile: UserProfile, company: Company, role: Any, why: str) -> None:
+def _onboard_join(*, profile: UserProfile, company: Company, role: Any, why: str, route: str) -> None:
     if role is None:
         role = company.default_role or Role.objects.filter(key="USER", company__isnull=True).first()
     try:
-        company_join(company=company, profile=profile, role=role)
+        company_join(company=company, profile=profile, role=role, route=route)
     except InvitationError as error:
         refusal_record(
             trigger_source=ONBOARDING_TRIGGER_SOURCE,

@@ -42,6 +42,37 @@ if not SECRET_KEY:
         )
     SECRET_KEY = "insecure-development-key-never-use-in-production"  # noqa: S105
 
+# `check --deploy` only warns about these (security.W018, W009), and nothing runs it on a
+# Lambda cold start: in production they stop the process instead. The key rules are Django's
+# own (django/core/checks/security/base.py), written out so settings import no checks module.
+SECRET_KEY_MIN_LENGTH = 50
+SECRET_KEY_MIN_UNIQUE_CHARACTERS = 5
+if PRODUCTION:
+    if DEBUG:
+        raise ImproperlyConfigured(
+            "DEBUG is on in production: error pages would show settings, SQL and stack frames "
+            "to anyone. Unset DEBUG (or set it off), or set GATEHOUSE_ENV=development for a local run."
+        )
+    weak = [
+        f"it has {len(SECRET_KEY)} characters, fewer than {SECRET_KEY_MIN_LENGTH}"
+        if len(SECRET_KEY) < SECRET_KEY_MIN_LENGTH
+        else "",
+        f"it has {len(set(SECRET_KEY))} distinct characters, fewer than {SECRET_KEY_MIN_UNIQUE_CHARACTERS}"
+        if len(set(SECRET_KEY)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS
+        else "",
+        "it starts with django-insecure- (a key startproject made for development)"
+        if SECRET_KEY.startswith("django-insecure-")
+        else "",
+    ]
+    if any(weak):
+        # The reason names the rule broken, never the key.
+        raise ImproperlyConfigured(
+            "SECRET_KEY is too weak for production: "
+            + "; ".join(reason for reason in weak if reason)
+            + ". It signs sessions, password-reset links and CSRF tokens: set it to a long random "
+            "string (`python -c 'import secrets; print(secrets.token_urlsafe(50))'`)."
+        )
+
 ALLOWED_HOSTS = env.list(
     "ALLOWED_HOSTS", default=[] if PRODUCTION else ["127.0.0.1", "localhost", "testserver"]
 )
@@ -49,7 +80,8 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 # Trigger Lambdas load a lean app list (no admin, no sessions): see backoffice/settings_triggers.py.
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin, with the second factor every staff session needs (backoffice/otp.py).
+    "backoffice.apps.GatehouseAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -58,6 +90,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "axes",
+    # The admin's second factor: TOTP devices and recovery codes (static devices).
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "django_tasks_db",
     # Top to bottom as in docs/architecture.md: entry points, flows, domain, infrastructure.
     "staff",
@@ -75,6 +111,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Puts the session's verified device on request.user (is_verified()); the admin site checks it.
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -212,6 +250,12 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
 
+# django-otp: the admin's second factor (backoffice/otp.py). After each wrong code a device
+# waits FACTOR * 2**(failures - 1) seconds (1, 2, 4, ... up to an hour) before the next try.
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Gatehouse")
+OTP_TOTP_THROTTLE_FACTOR = env.int("OTP_THROTTLE_FACTOR", default=1)
+OTP_STATIC_THROTTLE_FACTOR = env.int("OTP_THROTTLE_FACTOR", default=1)
+
 # --- AWS and product ------------------------------------------------------------
 AWS_REGION = env.str("AWS_REGION", default=env.str("AWS_DEFAULT_REGION", default="us-east-1"))
 # Points every boto3 client at an emulator (moto's server, LocalStack) when set.
@@ -230,6 +274,10 @@ SIDE_EFFECT_INLINE_BUDGET_SECONDS = env.float("SIDE_EFFECT_INLINE_BUDGET_SECONDS
 SIDE_EFFECT_MAX_ATTEMPTS = env.int("SIDE_EFFECT_MAX_ATTEMPTS", default=8)
 
 INVITATION_TTL_DAYS = env.int("INVITATION_TTL_DAYS", default=14)
+# Resources of role permissions that control access in the customer's app (users:invite,
+# roles:edit, admin:...): only superusers and Administrators grant a role carrying one, or a
+# wildcard (tenants/grants.py).
+ROLE_ADMIN_LEVEL_RESOURCES = env.list("ROLE_ADMIN_LEVEL_RESOURCES", default=["users", "roles", "admin"])
 # Seconds a warm trigger container keeps a user's token claims.
 CLAIMS_CACHE_SECONDS = env.float("CLAIMS_CACHE_SECONDS", default=30.0)
 # Upper bound on the bytes of claims added to one token.

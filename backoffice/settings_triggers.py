@@ -106,7 +106,7 @@ _NOT_FOR_TRIGGERS = {
     # ready() hooks connection_created to look up the hstore and citext type OIDs: two
     # extra round trips on every cold start's first connection, plus its lookups' imports.
     "django.contrib.postgres",
-    "django.contrib.admin",
+    "backoffice.apps.GatehouseAdminConfig",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
@@ -114,11 +114,17 @@ _NOT_FOR_TRIGGERS = {
     "axes",
     # The back office's admin modules and staff commands.
     "staff",
+    # The admin's second factor; importing django_otp also connects a user_logged_in receiver.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
 }
 
 INSTALLED_APPS = [app for app in INSTALLED_APPS if app not in _NOT_FOR_TRIGGERS]
 MIDDLEWARE = [
-    m for m in MIDDLEWARE if not m.startswith(("axes.", "django.contrib.sessions", "django.contrib.messages"))
+    m
+    for m in MIDDLEWARE
+    if not m.startswith(("axes.", "django_otp.", "django.contrib.sessions", "django.contrib.messages"))
 ]
 ROOT_URLCONF = "backoffice.urls_triggers"
 

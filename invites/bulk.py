@@ -32,7 +32,8 @@ from invites.services import (
     invitation_code_hash,
     invitation_email_enqueue,
 )
-from tenants.models import Company, Role, UserProfile
+from tenants.grants import role_grant_refusal, role_grantable_by
+from tenants.models import Company, Membership, Role
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -123,20 +124,28 @@ class _EqualsAny(Func):
     output_field = BooleanField()
 
 
-def _email_in(emails: list[str]) -> Q:
-    return Q(_EqualsAny(F("email"), Value(emails, output_field=ArrayField(CharField()))))
+def _email_in(emails: list[str], field: str = "email") -> Q:
+    return Q(_EqualsAny(F(field), Value(emails, output_field=ArrayField(CharField()))))
 
 
 def invitation_rows_parse(
-    *, company: Company, text: str, default_role: Role | None = None
+    *,
+    company: Company,
+    text: str,
+    default_role: Role | None = None,
+    actor: AbstractBaseUser | AnonymousUser | None = None,
 ) -> list[InvitationRow]:
     """Check every line of a paste or CSV (email, role key, optional expiry) without writing.
 
     A header line starting with "email" is skipped. A whole-input problem (empty, too many
     rows) raises ValidationError; a bad row is returned with its line number and reason.
+    `actor` is the staff member inviting, as in invitation_validate: a row whose role they
+    may not grant is a bad row.
     """
     if default_role is not None and default_role.company_id not in (None, company.pk):
         raise ValidationError({"default_role": f"The role {default_role.key} belongs to another company."})
+    if default_role and actor is not None and not role_grantable_by(role=default_role, actor=actor):
+        raise ValidationError({"default_role": role_grant_refusal(default_role)})
     if len(text) > BULK_INVITATION_MAX_CHARS:
         raise ValidationError(f"The input is larger than {BULK_INVITATION_MAX_CHARS} characters; split it.")
     lines = _csv_lines(text)
@@ -161,9 +170,13 @@ def invitation_rows_parse(
         .values_list("email", flat=True)
     )
     members = set(
-        UserProfile.objects.filter(_email_in(emails), company=company).values_list("email", flat=True)
+        Membership.objects.current()
+        .filter(_email_in(emails, "profile__email"), company=company)
+        .values_list("profile__email", flat=True)
     )
 
+    # One answer per role, not per row: a file has 20 000 rows and a handful of roles.
+    grantable: dict[int, bool] = {}
     seen: dict[str, int] = {}
     rows: list[InvitationRow] = []
     for (number, cells), email in zip(lines, emails, strict=True):
@@ -183,6 +196,11 @@ def invitation_rows_parse(
                 problems.append(f"the address is longer than {EMAIL_MAX_LENGTH} characters")
         if role is None:
             problems.append(f"no role {role_key!r} for {company}" if role_key else "no role given")
+        elif actor is not None:
+            if role.pk not in grantable:
+                grantable[role.pk] = role_grantable_by(role=role, actor=actor)
+            if not grantable[role.pk]:
+                problems.append(role_grant_refusal(role))
         if expiry_text:
             try:
                 expires_at = _parse_expiry(expiry_text)
@@ -231,7 +249,7 @@ def invitation_bulk_create(
     retried, so the database never holds half an import.
     """
     with transaction.atomic():
-        rows = invitation_rows_parse(company=company, text=text, default_role=default_role)
+        rows = invitation_rows_parse(company=company, text=text, default_role=default_role, actor=created_by)
         for _attempt in range(BULK_INSERT_ATTEMPTS):
             if all_or_none and any(not row.ok for row in rows):
                 return BulkInvitationResult(rows=rows, issued=[], written=False)
@@ -243,7 +261,9 @@ def invitation_bulk_create(
                     issued = _invitations_insert(company=company, rows=good, created_by=created_by, send=send)
             except IntegrityError:
                 # Someone invited one of these people after our check: see who, and try again.
-                rows = invitation_rows_parse(company=company, text=text, default_role=default_role)
+                rows = invitation_rows_parse(
+                    company=company, text=text, default_role=default_role, actor=created_by
+                )
                 continue
             return BulkInvitationResult(rows=rows, issued=issued, written=True)
     raise ValidationError(

@@ -25,8 +25,10 @@ from django.utils import timezone
 
 from core.addresses import email_is_lookalike, emails_match, normalize_email
 from invites.models import Invitation, InvitationStatus, RefusalReason, SignupRefusal
+from tenants.grants import role_grant_refusal, role_grantable_by
+from tenants.memberships import MembershipError, membership_add
 from tenants.messages import email_queue
-from tenants.models import Company, Role, UserProfile
+from tenants.models import Company, Membership, MembershipRoute, Role, UserProfile
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -90,8 +92,14 @@ def default_expiry() -> datetime:
     return timezone.now() + timedelta(days=settings.INVITATION_TTL_DAYS)
 
 
-def invitation_validate(*, company: Company, email: str, role: Role) -> str:
-    """Check an invitation could be created; return the normalised email. Raises ValidationError."""
+def invitation_validate(
+    *, company: Company, email: str, role: Role, actor: AbstractBaseUser | AnonymousUser | None = None
+) -> str:
+    """Check an invitation could be created; return the normalised email. Raises ValidationError.
+
+    `actor` is the staff member inviting: they must hold every permission of the role
+    (tenants.grants). None is Gatehouse itself (seed_demo, a management command), never a person.
+    """
     errors: dict[str, str] = {}
     if email_is_lookalike(email):
         errors["email"] = "The address contains characters that imitate others (see docs/security.md)."
@@ -105,9 +113,11 @@ def invitation_validate(*, company: Company, email: str, role: Role) -> str:
         errors["email"] = f"The address is longer than {EMAIL_MAX_LENGTH} characters."
     if role.company_id not in (None, company.pk):
         errors["role"] = f"The role {role.key} belongs to another company."
+    elif actor is not None and not role_grantable_by(role=role, actor=actor):
+        errors["role"] = role_grant_refusal(role)
     if not errors and (Invitation.objects.pending().filter(company=company, email=email).exists()):
         errors["email"] = f"{email} already has a pending invitation to {company}."
-    if not errors and UserProfile.objects.filter(company=company, email=email).exists():
+    if not errors and Membership.objects.current().filter(company=company, profile__email=email).exists():
         errors["email"] = f"{email} is already a member of {company}."
     if errors:
         raise ValidationError(errors)
@@ -125,7 +135,7 @@ def invitation_create(
     send: bool = False,
 ) -> IssuedInvitation:
     """Create an invitation and return it with its code; replaces an expired open one."""
-    email = invitation_validate(company=company, email=email, role=role)
+    email = invitation_validate(company=company, email=email, role=role, actor=created_by)
     # An expired invitation still counts as open for the unique constraint: void it.
     Invitation.objects.open().filter(company=company, email=email, expires_at__lte=timezone.now()).update(
         revoked_at=timezone.now()
@@ -215,12 +225,20 @@ def invitation_find(*, code: str) -> Invitation | None:
     return invitation
 
 
-def company_member_count(company: Company) -> int:
-    return UserProfile.objects.filter(company=company).count()
-
-
 def company_has_free_seat(company: Company) -> bool:
-    return company.seat_limit is None or company_member_count(company) < company.seat_limit
+    """Read from the company row (tenants.memberships keeps the count under its lock): O(1)."""
+    return company.seat_limit is None or company.active_members < company.seat_limit
+
+
+def _membership_refusal(error: MembershipError, invitation: Invitation | None = None) -> InvitationError:
+    reasons = {
+        "company_full": RefusalReason.COMPANY_FULL,
+        "company_suspended": RefusalReason.COMPANY_SUSPENDED,
+    }
+    reason = reasons.get(error.reason)
+    if reason is None:
+        raise error
+    return _refuse(reason, invitation)
 
 
 def invitation_check(*, code: str, email: str, username: str = "") -> Invitation:
@@ -279,7 +297,7 @@ def invitation_accept(*, invitation: Invitation, profile: UserProfile) -> Invita
     # keys, and plain FOR UPDATE here deadlocked with it (tests/reliability/test_concurrency).
     invitation = (
         Invitation.objects.select_for_update(no_key=True, of=("self",))
-        .select_related("role")
+        .select_related("role", "company")
         .get(pk=invitation.pk)
     )
     if invitation.accepted_by_id == profile.pk:
@@ -293,14 +311,17 @@ def invitation_accept(*, invitation: Invitation, profile: UserProfile) -> Invita
         raise _refuse(RefusalReason.INVITATION_REVOKED, invitation)
     if status == InvitationStatus.EXPIRED:
         raise _refuse(RefusalReason.INVITATION_EXPIRED, invitation)
-    company = Company.objects.select_for_update(no_key=True).get(pk=invitation.company_id)
-    if not company.is_active:
-        raise _refuse(RefusalReason.COMPANY_SUSPENDED, invitation)
-    if profile.company_id != company.pk and not company_has_free_seat(company):
-        raise _refuse(RefusalReason.COMPANY_FULL, invitation)
-    profile.company = company
-    profile.role = invitation.role
-    profile.save(update_fields=["company", "role", "updated_at"])
+    try:
+        # Locks the company row, checks it is active and has a seat, and writes the old
+        # profile columns alongside (tenants.memberships).
+        membership_add(
+            profile=profile,
+            company=invitation.company,
+            role=invitation.role,
+            route=MembershipRoute.INVITATION,
+        )
+    except MembershipError as error:
+        raise _membership_refusal(error, invitation) from error
     invitation.accepted_by = profile
     invitation.accepted_at = timezone.now()
     invitation.save(update_fields=["accepted_by", "accepted_at"])
@@ -308,18 +329,14 @@ def invitation_accept(*, invitation: Invitation, profile: UserProfile) -> Invita
 
 
 @transaction.atomic
-def company_join(*, company: Company, profile: UserProfile, role: Role) -> None:
+def company_join(
+    *, company: Company, profile: UserProfile, role: Role | None, route: str = MembershipRoute.DOMAIN
+) -> None:
     """Put a profile in a company (domain rule, legacy import) within its seat limit."""
-    company = Company.objects.select_for_update(no_key=True).get(pk=company.pk)
-    if profile.company_id == company.pk:
-        return
-    if not company.is_active:
-        raise _refuse(RefusalReason.COMPANY_SUSPENDED)
-    if not company_has_free_seat(company):
-        raise _refuse(RefusalReason.COMPANY_FULL)
-    profile.company = company
-    profile.role = role
-    profile.save(update_fields=["company", "role", "updated_at"])
+    try:
+        membership_add(profile=profile, company=company, role=role, route=route)
+    except MembershipError as error:
+        raise _membership_refusal(error) from error
 
 
 def refusal_record(

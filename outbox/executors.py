@@ -76,6 +76,14 @@ def _cognito_enable_user(side_effect: SideEffect) -> None:
     client("cognito-idp").admin_enable_user(UserPoolId=p["user_pool_id"], Username=p["username"])
 
 
+def _cognito_delete_user(side_effect: SideEffect) -> None:
+    p = side_effect.payload
+    cognito = client("cognito-idp")
+    # Already gone (deleted in the console, or a retry after a lost answer): erased all the same.
+    with contextlib.suppress(cognito.exceptions.UserNotFoundException):
+        cognito.admin_delete_user(UserPoolId=p["user_pool_id"], Username=p["username"])
+
+
 def webhook_signature(body: bytes, secret: str) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
@@ -108,5 +116,6 @@ EXECUTORS: dict[str, Callable[[SideEffect], None]] = {
     SideEffectKind.COGNITO_REMOVE_FROM_GROUP: _cognito_remove_from_group,
     SideEffectKind.COGNITO_DISABLE_USER: _cognito_disable_user,
     SideEffectKind.COGNITO_ENABLE_USER: _cognito_enable_user,
+    SideEffectKind.COGNITO_DELETE_USER: _cognito_delete_user,
     SideEffectKind.CRM_WEBHOOK: _crm_webhook,
 }

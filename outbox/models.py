@@ -13,6 +13,7 @@ class SideEffectKind(models.TextChoices):
     COGNITO_REMOVE_FROM_GROUP = "cognito_remove_from_group", "Remove from Cognito group"
     COGNITO_DISABLE_USER = "cognito_disable_user", "Disable Cognito user and sign out"
     COGNITO_ENABLE_USER = "cognito_enable_user", "Enable Cognito user"
+    COGNITO_DELETE_USER = "cognito_delete_user", "Delete Cognito user (erasure)"
     CRM_WEBHOOK = "crm_webhook", "CRM webhook"
 
 

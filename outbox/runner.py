@@ -139,6 +139,9 @@ def side_effects_drain(*, limit: int = 100, time_budget: float | None = None) ->
 def _scrub(side_effect: SideEffect) -> dict[str, Any]:
     """Drop message bodies once sent: they may hold codes and personal data."""
     payload = dict(side_effect.payload)
+    if side_effect.kind == SideEffectKind.COGNITO_DELETE_USER:
+        # The username of an erased person (often their email) goes once Cognito has deleted them.
+        payload["username"] = "[deleted]"
     if side_effect.kind == SideEffectKind.SEND_EMAIL:
         for field in ("html", "text"):
             if field in payload:

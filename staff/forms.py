@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 
 from core.addresses import normalize_email
+from tenants.grants import role_change_refusal
 from tenants.models import Role, UserProfile
 
 
@@ -23,13 +24,23 @@ class SuspendForm(forms.Form):
 class RoleChangeForm(forms.Form):
     role = forms.ModelChoiceField(queryset=Role.objects.none(), empty_label=None)
 
-    def __init__(self, *args: Any, profile: UserProfile, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, profile: UserProfile, actor: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.profile = profile
+        self.actor = actor
         field = self.fields["role"]
         assert isinstance(field, forms.ModelChoiceField)
         field.queryset = Role.objects.for_company(profile.company).select_related("company")
         field.initial = profile.role_id
         field.help_text = "Global roles and the roles of this user's company."
+
+    def clean_role(self) -> Role:
+        role: Role = self.cleaned_data["role"]
+        # The rule profile_change_role enforces, shown on the field (tenants.grants).
+        refusal = role_change_refusal(old=self.profile.role, new=role, actor=self.actor)
+        if refusal:
+            raise forms.ValidationError(refusal)
+        return role
 
 
 TRIGGER_SOURCES = [

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 
 from invites.bulk import BULK_INVITATION_MAX_CHARS
 from invites.services import invitation_validate
+from tenants.grants import role_grant_refusal, role_grantable_by
 from tenants.models import Company, Role
 
 BULK_HELP = (
@@ -43,6 +45,17 @@ class BulkInvitationForm(forms.Form):
         required=False, initial=True, help_text="Email each invitation with its code now."
     )
 
+    def __init__(self, *args: Any, actor: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The staff member inviting: rows and the default role must be roles they may grant.
+        self.actor = actor
+
+    def clean_default_role(self) -> Role | None:
+        role: Role | None = self.cleaned_data.get("default_role")
+        if role is not None and not role_grantable_by(role=role, actor=self.actor):
+            raise ValidationError(role_grant_refusal(role))
+        return role
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         upload = cleaned.get("csv_file")
@@ -62,18 +75,29 @@ class BulkInvitationForm(forms.Form):
 
 
 class InvitationValidationMixin:
-    """The single-invitation check staff see on the form: invites.services.invitation_validate."""
+    """The single-invitation check staff see on the form: invites.services.invitation_validate.
+
+    `actor` is the staff member inviting (role_grantable_by); the admin sets it per request.
+    Left unset it is AnonymousUser, who may grant nothing: a form nobody bound to a person
+    refuses every role rather than skipping the check.
+    """
+
+    actor: Any = AnonymousUser()
 
     def clean(self) -> dict[str, Any]:
         cleaned: dict[str, Any] = super().clean() or {}  # type: ignore[misc]
         company, role, email = cleaned.get("company"), cleaned.get("role"), cleaned.get("email")
         if company and role and email:
             # Its ValidationError is a field dict already: it lands on email or role.
-            cleaned["email"] = invitation_validate(company=company, email=email, role=role)
+            cleaned["email"] = invitation_validate(company=company, email=email, role=role, actor=self.actor)
         return cleaned
 
 
 class CognitoInvitationForm(InvitationValidationMixin, forms.Form):
+    def __init__(self, *args: Any, actor: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.actor = actor
+
     company = forms.ModelChoiceField(queryset=Company.objects.active())
     email = forms.EmailField()
     role = forms.ModelChoiceField(queryset=Role.objects.select_related("company"))

@@ -160,16 +160,19 @@ class InvitationAdmin(LargeTableAdmin):
         if not self.has_add_permission(request):
             raise PermissionDenied
         if request.method != "POST":
-            form = BulkInvitationForm(initial={"company": request.GET.get("company")})
+            form = BulkInvitationForm(initial={"company": request.GET.get("company")}, actor=request.user)
             return self._bulk_page(request, form)
-        form = BulkInvitationForm(request.POST, request.FILES)
+        form = BulkInvitationForm(request.POST, request.FILES, actor=request.user)
         if not form.is_valid():
             return self._bulk_page(request, form)
         data = form.cleaned_data
         try:
             if "_create" not in request.POST:
                 rows = invitation_rows_parse(
-                    company=data["company"], text=data["text"], default_role=data["default_role"]
+                    company=data["company"],
+                    text=data["text"],
+                    default_role=data["default_role"],
+                    actor=request.user,
                 )
                 return self._bulk_page(request, form, rows=rows, text=data["text"])
             result = invitation_bulk_create(
@@ -214,7 +217,9 @@ class InvitationAdmin(LargeTableAdmin):
         """Invite by creating the Cognito user; Cognito sends the temporary password."""
         if not self.has_add_permission(request):
             raise PermissionDenied
-        form = CognitoInvitationForm(request.POST or None, initial={"company": request.GET.get("company")})
+        form = CognitoInvitationForm(
+            request.POST or None, initial={"company": request.GET.get("company")}, actor=request.user
+        )
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             try:
@@ -254,7 +259,8 @@ class InvitationAdmin(LargeTableAdmin):
         self, request: HttpRequest, obj: Invitation | None = None, change: bool = False, **kwargs: Any
     ) -> type[forms.ModelForm[Any]]:
         if obj is None:
-            kwargs["form"] = InvitationAddForm
+            # ModelAdmin builds the form without the request: bind the inviting staff member.
+            kwargs["form"] = type("InvitationAddForm", (InvitationAddForm,), {"actor": request.user})
         return super().get_form(request, obj, change, **kwargs)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Invitation | None = None) -> list[str]:

@@ -296,7 +296,7 @@ class UserProfileAdmin(LargeTableAdmin):
                 request, "This user belongs to no company, so they cannot hold a role.", messages.ERROR
             )
             return self._back(profile)
-        form = RoleChangeForm(request.POST or None, profile=profile)
+        form = RoleChangeForm(request.POST or None, profile=profile, actor=request.user)
         if request.method == "POST" and form.is_valid():
             role = form.cleaned_data["role"]
             try:

@@ -92,6 +92,18 @@ class Company(models.Model):
     brand_sender_name = models.CharField(max_length=100, blank=True)
     brand_logo_url = models.URLField(blank=True)
     brand_accent_color = models.CharField(max_length=7, default="#2f6fed")
+    owner = models.ForeignKey(
+        "tenants.UserProfile",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The member who owns the company: never removed or demoted by accident; "
+        "transfer ownership to change it.",
+    )
+    # Kept by tenants.memberships under the company row lock, so the seat check at every
+    # sign-up reads one row instead of counting the company's members.
+    active_members = models.PositiveIntegerField(default=0, db_default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -280,6 +292,11 @@ class UserProfile(models.Model):
         Company, null=True, blank=True, on_delete=models.PROTECT, related_name="members"
     )
     role = models.ForeignKey(Role, null=True, blank=True, on_delete=models.PROTECT, related_name="members")
+    # The company the next token is about (tenants.memberships.active_company_switch). Only
+    # a membership grants anything: this column never does on its own.
+    active_company = models.ForeignKey(
+        Company, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     preferences = models.JSONField(default=default_preferences, blank=True)
     onboarding_step = models.CharField(
@@ -327,6 +344,97 @@ class UserProfile(models.Model):
     @property
     def language(self) -> str:
         return str((self.preferences or {}).get("language") or "en")
+
+
+class MembershipStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    SUSPENDED = "suspended", "Suspended"
+    ENDED = "ended", "Ended (left or removed)"
+
+
+class MembershipRoute(models.TextChoices):
+    """How the person came to be a member: for staff, the audit trail and later SCIM."""
+
+    INVITATION = "invitation", "Invitation"
+    DOMAIN = "domain", "Email domain rule"
+    LEGACY = "legacy", "Legacy user import"
+    IDENTITY_PROVIDER = "idp", "Identity provider"
+    STAFF = "staff", "Added by staff"
+    DIRECTORY = "directory", "Directory sync"
+    MIGRATED = "migrated", "From the single-company schema"
+
+
+class MembershipQuerySet(models.QuerySet["Membership"]):
+    def active(self) -> MembershipQuerySet:
+        return self.filter(status=MembershipStatus.ACTIVE)
+
+    def current(self) -> MembershipQuerySet:
+        """Active or suspended: a member, whether or not they may act now."""
+        return self.exclude(status=MembershipStatus.ENDED)
+
+
+class Membership(models.Model):
+    """One person in one company, with a role and a status. The only thing that grants access.
+
+    A person may belong to several companies; a suspension here is in this company only
+    (UserProfile.status suspends the person everywhere). An ended membership stays for the
+    record and is reactivated if they join again (one row per person and company).
+    """
+
+    profile = models.ForeignKey(UserProfile, on_delete=models.CASCADE, related_name="memberships")
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="memberships")
+    # A role of this company or a global one: enforced by a database trigger (migration 0004),
+    # since a CHECK cannot look at the role's row.
+    role = models.ForeignKey(
+        Role, null=True, blank=True, on_delete=models.PROTECT, related_name="memberships"
+    )
+    status = models.CharField(
+        max_length=16, choices=MembershipStatus.choices, default=MembershipStatus.ACTIVE
+    )
+    route = models.CharField(max_length=16, choices=MembershipRoute.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    objects = MembershipQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["profile", "company"], name="membership_unique"),
+            models.CheckConstraint(
+                condition=Q(status__in=MembershipStatus.values), name="membership_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True) | Q(status=MembershipStatus.ENDED),
+                name="membership_ended_at_only_when_ended",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["company", "status", "-created_at"], name="membership_company_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.profile_id} in {self.company_id} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == MembershipStatus.ACTIVE
+
+
+class PersonErasure(models.Model):
+    """Who erased whom and when: the record erasure leaves, holding none of the erased data."""
+
+    profile_id = models.PositiveBigIntegerField(db_index=True, help_text="The erased profile's id.")
+    erased_by = models.CharField(max_length=200, help_text="The staff user or API caller who erased them.")
+    erased_at = models.DateTimeField(auto_now_add=True)
+    tables = models.JSONField(default=dict, help_text="Rows changed per table.")
+
+    class Meta:
+        ordering = ["-erased_at"]
+
+    def __str__(self) -> str:
+        return f"profile {self.profile_id} erased at {self.erased_at:%Y-%m-%d %H:%M}"
 
 
 class WorkspaceKind(models.TextChoices):

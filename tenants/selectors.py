@@ -13,7 +13,7 @@ from typing import Any, cast
 
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connection
-from django.db.models import Field, ForeignObjectRel, Model, OuterRef, QuerySet
+from django.db.models import F, Field, FilteredRelation, ForeignObjectRel, Model, OuterRef, Q, QuerySet
 from django.db.models.functions import JSONObject
 
 from tenants.emails import TemplateSource, default_source
@@ -23,6 +23,8 @@ from tenants.models import (
     EmailTemplate,
     FeatureFlag,
     FeatureFlagOverride,
+    Membership,
+    MembershipStatus,
     Status,
     SubscriptionTier,
     UserProfile,
@@ -161,6 +163,8 @@ class TokenClaims:
     features: tuple[str, ...] = ()  # the keys of the flags that are on, sorted
     theme: str = "light"
     language: str = "en"
+    # The person's other active memberships: (company id, role key), by company id.
+    other_companies: tuple[tuple[int, str], ...] = ()
 
 
 def _flag_on(*, default: bool, tiers: list[str], override: bool | None, tier: str | None) -> bool:
@@ -172,17 +176,24 @@ def _flag_on(*, default: bool, tiers: list[str], override: bool | None, tier: st
     return default
 
 
-_TOKEN_CLAIMS_COLUMNS = (
-    "status",
-    "preferences",
-    "company_id",
-    "company__name",
-    "company__status",
-    "company__subscription_tier",
-    "role__key",
-    "role__cognito_group",
-    "role__permissions",
+# The company and role come from the active company's membership, and only while that
+# membership is active: a suspended or ended membership gives the token nothing of it.
+_ACTIVE_MEMBERSHIP = FilteredRelation(
+    "memberships",
+    condition=Q(memberships__company=F("active_company"), memberships__status=MembershipStatus.ACTIVE),
 )
+# Plain columns of the profile, then the active membership's, under names of our own (values()
+# refuses an expression named like a model field).
+_TOKEN_CLAIMS_FIELDS = ("status", "preferences")
+_TOKEN_CLAIMS_JOINED: dict[str, Any] = {
+    "m_company_id": F("active_membership__company_id"),
+    "c_name": F("active_company__name"),
+    "c_status": F("active_company__status"),
+    "c_tier": F("active_company__subscription_tier"),
+    "r_key": F("active_membership__role__key"),
+    "r_group": F("active_membership__role__cognito_group"),
+    "r_permissions": F("active_membership__role__permissions"),
+}
 _SUB_SENTINEL = "\x00gatehouse-token-claims-sub\x00"
 
 
@@ -194,32 +205,45 @@ def _token_claims_query(sub: str) -> Any:
         row=JSONObject(k="key", d="default_enabled", t="enabled_tiers")
     )
     overrides: QuerySet[Any, Any] = (
-        FeatureFlagOverride.objects.filter(company=OuterRef("company_id"))
+        FeatureFlagOverride.objects.filter(company=OuterRef("active_company_id"))
         .order_by()
         .values(row=JSONObject(k="flag__key", e="enabled"))
     )
+    others: QuerySet[Any, Any] = (
+        Membership.objects.active()
+        .filter(profile=OuterRef("pk"))
+        .exclude(company=OuterRef("active_company_id"))
+        .order_by("company_id")
+        .values(row=JSONObject(c="company_id", r="role__key"))
+    )
     return (
         UserProfile.objects.filter(cognito_sub=sub)
+        .annotate(active_membership=_ACTIVE_MEMBERSHIP)
         .order_by()
         .values(
-            *_TOKEN_CLAIMS_COLUMNS,
+            *_TOKEN_CLAIMS_FIELDS,
+            **_TOKEN_CLAIMS_JOINED,
             flag_rows=ArraySubquery(flags.values("row")),
             override_rows=ArraySubquery(overrides.values("row")),
+            other_rows=ArraySubquery(others.values("row")),
         )[:1]
     )
 
 
 @cache
-def _token_claims_sql() -> tuple[str, tuple[Any, ...], int]:
+def _token_claims_sql() -> tuple[str, tuple[Any, ...], int, tuple[str, ...]]:
     """The ORM's SQL for _token_claims_query, compiled once per process.
 
     Building and compiling this queryset costs several times the database round trip it
     describes (measured in bench/triggers_warm.py), and it runs on every cache miss
     of every token; the statement never changes, only the sub.
     """
-    sql, params = _token_claims_query(_SUB_SENTINEL).query.sql_with_params()
+    query = _token_claims_query(_SUB_SENTINEL).query
+    sql, params = query.sql_with_params()
     [position] = [i for i, value in enumerate(params) if value == _SUB_SENTINEL]
-    return sql, tuple(params), position
+    # The order Django's values() reads the columns back in.
+    names = (*query.extra_select, *query.values_select, *query.annotation_select)
+    return sql, tuple(params), position, names
 
 
 def _json(value: Any) -> Any:
@@ -228,7 +252,7 @@ def _json(value: Any) -> Any:
 
 
 def _token_claims_row(sub: str) -> dict[str, Any] | None:
-    sql, params, position = _token_claims_sql()
+    sql, params, position, names = _token_claims_sql()
     bound = list(params)
     bound[position] = sub
     with connection.cursor() as cursor:
@@ -236,10 +260,11 @@ def _token_claims_row(sub: str) -> dict[str, Any] | None:
         values = cursor.fetchone()
     if values is None:
         return None
-    row = dict(zip((*_TOKEN_CLAIMS_COLUMNS, "flag_rows", "override_rows"), values, strict=True))
+    row = dict(zip(names, values, strict=True))
     row["preferences"] = _json(row["preferences"])
     row["flag_rows"] = [_json(item) for item in row["flag_rows"] or ()]
     row["override_rows"] = [_json(item) for item in row["override_rows"] or ()]
+    row["other_rows"] = [_json(item) for item in row["other_rows"] or ()]
     return row
 
 
@@ -253,19 +278,21 @@ def token_claims_for(*, sub: str) -> TokenClaims:
     preferences = row["preferences"] if isinstance(row["preferences"], dict) else {}
     theme = str(preferences.get("theme") or "light")
     language = str(preferences.get("language") or "en")
-    company_id = row["company_id"]
-    tier = row["company__subscription_tier"] if company_id is not None else None
-    company_active = company_id is None or row["company__status"] == Status.ACTIVE
+    company_id = row["m_company_id"]
+    tier = row["c_tier"] if company_id is not None else None
+    others = tuple((int(o["c"]), str(o["r"] or "")) for o in row["other_rows"])
+    company_active = company_id is None or row["c_status"] == Status.ACTIVE
     elevated = row["status"] == Status.ACTIVE and company_active
     base = TokenClaims(
         sub=sub,
         found=True,
         elevated=elevated,
         company_id=company_id,
-        company_name=row["company__name"] or "",
+        company_name=(row["c_name"] or "") if company_id is not None else "",
         subscription_tier=tier or SubscriptionTier.FREE,
         theme=theme,
         language=language,
+        other_companies=others if row["status"] == Status.ACTIVE else (),
     )
     if not elevated:
         return base
@@ -275,10 +302,10 @@ def token_claims_for(*, sub: str) -> TokenClaims:
         for f in row["flag_rows"] or ()
         if _flag_on(default=bool(f["d"]), tiers=f["t"] or [], override=overrides.get(f["k"]), tier=tier)
     )
-    role_key = row["role__key"] or ""
+    role_key = row["r_key"] or ""
     permissions: tuple[str, ...] = ()
     if role_key:
-        granted = row["role__permissions"] or []
+        granted = row["r_permissions"] or []
         permissions = ("*",) if "*" in granted else tuple(sorted(set(granted)))
     return TokenClaims(
         sub=sub,
@@ -288,11 +315,12 @@ def token_claims_for(*, sub: str) -> TokenClaims:
         company_name=base.company_name,
         subscription_tier=base.subscription_tier,
         role=role_key,
-        group=(row["role__cognito_group"] or role_key) if role_key else "",
+        group=(row["r_group"] or role_key) if role_key else "",
         permissions=permissions,
         features=tuple(features),
         theme=theme,
         language=language,
+        other_companies=base.other_companies,
     )
 
 
@@ -382,18 +410,27 @@ class _RowReader:
 def _profile_with_company_sql() -> tuple[str, _RowReader, _RowReader]:
     profile, company = _RowReader.of(UserProfile), _RowReader.of(Company)
     qn = connection.ops.quote_name
-    p_meta, c_meta = UserProfile._meta, Company._meta
+    p_meta, c_meta, m_meta = UserProfile._meta, Company._meta, Membership._meta
+    # The company is the active company, and only through an active membership there.
     sql = (
         f"SELECT {', '.join(profile.columns('p') + company.columns('c'))} "  # noqa: S608 - _meta names
-        f"FROM {qn(p_meta.db_table)} p LEFT JOIN {qn(c_meta.db_table)} c "
-        f"ON c.{qn(_column(c_meta.pk))} = p.{qn(_column(p_meta.get_field('company')))} "
+        f"FROM {qn(p_meta.db_table)} p "
+        f"LEFT JOIN {qn(m_meta.db_table)} m "
+        f"ON m.{qn(_column(m_meta.get_field('profile')))} = p.{qn(_column(p_meta.pk))} "
+        f"AND m.{qn(_column(m_meta.get_field('company')))} "
+        f"= p.{qn(_column(p_meta.get_field('active_company')))} "
+        f"AND m.{qn(_column(m_meta.get_field('status')))} = %s "
+        f"LEFT JOIN {qn(c_meta.db_table)} c "
+        f"ON c.{qn(_column(c_meta.pk))} = m.{qn(_column(m_meta.get_field('company')))} "
         f"WHERE p.{qn(_column(p_meta.get_field('cognito_sub')))} = %s LIMIT 1"
     )
     return sql, profile, company
 
 
 def profile_with_company(*, sub: str) -> UserProfile | None:
-    """The profile with this Cognito sub and its company (loaded, no further query), or None.
+    """The profile with this Cognito sub and its active company (loaded, no further query), or None.
+
+    `company` is the active company while the person's membership there is active, else None.
 
     The same rows as `select_related("company")`, from SQL written once per process: the
     ORM spent longer building that queryset than Postgres spent answering it, on triggers
@@ -403,12 +440,13 @@ def profile_with_company(*, sub: str) -> UserProfile | None:
         return None
     sql, profile_reader, company_reader = _profile_with_company_sql()
     with connection.cursor() as cursor:
-        cursor.execute(sql, [sub])
+        cursor.execute(sql, [MembershipStatus.ACTIVE, sub])
         values = cursor.fetchone()
     if values is None:
         return None
     split = len(profile_reader.attnames)
     profile: UserProfile = profile_reader.build(values[:split])
-    company = company_reader.build(values[split:]) if profile.company_id is not None else None
+    company = company_reader.build(values[split:]) if values[split] is not None else None
+    profile.company_id = company.pk if company is not None else None
     UserProfile._meta.get_field("company").set_cached_value(profile, company)
     return profile

@@ -14,6 +14,7 @@ from django.db import transaction
 
 from outbox.models import SideEffectKind
 from outbox.services import side_effect_enqueue
+from tenants.grants import role_change_refusal
 from tenants.messages import profile_subject
 from tenants.models import ActivityEvent, ActivityKind, Role, Status, UserProfile
 
@@ -100,7 +101,8 @@ def profile_change_role(*, profile: UserProfile, role: Any, actor: Any) -> bool:
     """Move a member to another role of their company and move their Cognito group with it.
 
     False when the profile already has that role. Raises StaffActionError for a profile
-    without a company or a role that belongs to another company.
+    without a company, a role that belongs to another company, or a role the actor may not
+    grant or take away (tenants.grants: nobody hands out or removes a permission they do not hold).
     """
     with transaction.atomic():
         locked = UserProfile.objects.select_for_update(of=("self",)).select_related("role").get(pk=profile.pk)
@@ -109,6 +111,9 @@ def profile_change_role(*, profile: UserProfile, role: Any, actor: Any) -> bool:
         if not Role.objects.for_company(locked.company).filter(pk=role.pk).exists():
             raise StaffActionError(f"The role {role.key} belongs to another company.")
         old = locked.role
+        refusal = role_change_refusal(old=old, new=role, actor=actor)
+        if refusal:
+            raise StaffActionError(refusal)
         if old is not None and old.pk == role.pk:
             return False
         locked.role = role

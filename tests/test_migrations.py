@@ -73,3 +73,35 @@ def test_login_codes_written_by_the_old_triggers_app_are_read_by_accounts():
         (row.pk, "ada", "h" * 64)
     ]
     assert LoginCode._meta.db_table == "triggers_logincode"
+
+
+def test_profiles_with_a_company_get_their_membership_active_company_and_seat_count():
+    old = _migrate([("tenants", "0003_search_trigram_indexes")])
+    Company = old.get_model("tenants", "Company")
+    Role = old.get_model("tenants", "Role")
+    Profile = old.get_model("tenants", "UserProfile")
+    acme = Company.objects.create(name="Acme", slug="acme")
+    admin = Role.objects.create(key="ADMIN", name="Admin", permissions=["users:manage"])
+    alice = Profile.objects.create(
+        cognito_sub="a", username="a", email="a@acme.test", company=acme, role=admin
+    )
+    bob = Profile.objects.create(cognito_sub="b", username="b", email="b@acme.test", company=acme, role=None)
+    loner = Profile.objects.create(cognito_sub="c", username="c", email="c@else.test")
+
+    _latest()
+
+    from tenants.models import Company as CurrentCompany
+    from tenants.models import Membership, UserProfile
+
+    assert sorted(
+        Membership.objects.values_list("profile_id", "company_id", "role_id", "status", "route")
+    ) == [
+        (alice.pk, acme.pk, admin.pk, "active", "migrated"),
+        (bob.pk, acme.pk, None, "active", "migrated"),
+    ]
+    assert dict(UserProfile.objects.values_list("pk", "active_company_id")) == {
+        alice.pk: acme.pk,
+        bob.pk: acme.pk,
+        loner.pk: None,
+    }
+    assert CurrentCompany.objects.get(pk=acme.pk).active_members == 2

@@ -40,6 +40,57 @@ def run_django(code, **env):
     )
 
 
+LONG_KEY = "a-long-random-production-secret-key-with-enough-entropy-1234567890"
+
+
+def test_production_with_debug_on_refuses_to_start_with_the_reason():
+    result = run_django(
+        "import django; django.setup()",
+        GATEHOUSE_ENV="production",
+        DEBUG="on",
+        SECRET_KEY=LONG_KEY,
+        DATABASE_URL="postgres://x@127.0.0.1/x",
+    )
+
+    assert result.returncode != 0
+    assert "DEBUG is on in production" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("key", "why"),
+    [
+        ("short-key-" + "x1y2z3" * 6, "46 characters"),
+        ("k" * 64, "1 distinct characters"),
+        ("django-insecure-" + "q8w7e6r5t4y3u2i1o0p9a8s7d6f5g4h3j2k1l0", "django-insecure-"),
+    ],
+)
+def test_production_with_a_weak_secret_key_refuses_to_start_with_the_reason(key, why):
+    result = run_django(
+        "import django; django.setup()",
+        GATEHOUSE_ENV="production",
+        SECRET_KEY=key,
+        DATABASE_URL="postgres://x@127.0.0.1/x",
+    )
+
+    assert result.returncode != 0
+    assert "SECRET_KEY is too weak for production" in result.stderr
+    assert why in result.stderr
+    # The reason names the rule, never the key itself.
+    assert key not in result.stderr
+
+
+def test_a_short_secret_key_is_fine_outside_production():
+    result = run_django(
+        "from django.conf import settings; print(settings.DEBUG)",
+        GATEHOUSE_ENV="development",
+        DEBUG="on",
+        SECRET_KEY="dev",
+        DATABASE_URL="postgres://x@127.0.0.1/x",
+    )
+
+    assert (result.returncode, result.stdout.strip()) == (0, "True"), result.stderr
+
+
 def test_production_without_secret_key_refuses_to_start_with_a_clear_message(tmp_path):
     result = run_django(
         "import django; django.setup()", GATEHOUSE_ENV="production", DATABASE_URL="postgres://x@127.0.0.1/x"
@@ -51,7 +102,7 @@ def test_production_without_secret_key_refuses_to_start_with_a_clear_message(tmp
 def test_debug_is_off_unless_asked_for():
     code = "from django.conf import settings; print(settings.DEBUG)"
     off = run_django(
-        code, GATEHOUSE_ENV="production", SECRET_KEY="k" * 50, DATABASE_URL="postgres://x@127.0.0.1/x"
+        code, GATEHOUSE_ENV="production", SECRET_KEY=LONG_KEY, DATABASE_URL="postgres://x@127.0.0.1/x"
     )
     on = run_django(code, GATEHOUSE_ENV="development", DEBUG="on", DATABASE_URL="postgres://x@127.0.0.1/x")
     assert off.stdout.strip() == "False", off.stderr
@@ -92,7 +143,7 @@ def test_check_deploy_is_clean_with_production_settings():
             **clean_environ(),
             "GATEHOUSE_ENV": "production",
             "ENV_FILE": "",
-            "SECRET_KEY": "a-long-random-production-secret-key-with-enough-entropy-1234567890",
+            "SECRET_KEY": LONG_KEY,
             "ALLOWED_HOSTS": "admin.example.com",
             "DATABASE_URL": "postgres://x@127.0.0.1:5432/x",
         },

@@ -31,6 +31,9 @@ FEATURES = "custom:features"
 SUBSCRIPTION_TIER = "custom:subscriptionTier"
 THEME = "custom:theme"
 LANGUAGE = "custom:language"
+# The person's other companies, {"<company id>": "<role key>"}: what an app needs to offer a
+# switch (tenants.memberships.active_company_switch); the next refresh carries the new one.
+COMPANIES = "custom:companies"
 
 # Every claim Gatehouse owns. One it does not add to an ID token is suppressed there, so a
 # user-writable attribute of the same name (the guide stored custom:role as an attribute)
@@ -44,12 +47,14 @@ OWNED_CLAIMS: tuple[str, ...] = (
     SUBSCRIPTION_TIER,
     THEME,
     LANGUAGE,
+    COMPANIES,
 )
 
 # Over the byte budget, these go first to last. The company id and the role are never trimmed:
 # without them a token is useless to the app. SCOPES stands for the access token's added scopes.
 SCOPES = "(scopes)"
 USER_TRIM_ORDER: tuple[str, ...] = (
+    COMPANIES,
     FEATURES,
     PERMISSIONS,
     SCOPES,
@@ -190,6 +195,8 @@ def user_grant_from(claims: TokenClaims, *, access_token: bool) -> TokenGrant:
         added[SUBSCRIPTION_TIER] = claims.subscription_tier
     added[THEME] = claims.theme
     added[LANGUAGE] = claims.language
+    if claims.other_companies:
+        added[COMPANIES] = _compact({str(company): role for company, role in claims.other_companies})
     scopes = permission_scopes(claims.permissions) if (access_token and claims.elevated) else ()
     added, scopes, trimmed = fit_budget(
         without_reserved(added),

@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 
 from tenants.staff import ADMINISTRATORS, SUPPORT, staff_groups_sync
+from tests.otp import force_login_verified
 
 
 @pytest.fixture
@@ -24,7 +25,7 @@ def _staff_client(django_user_model: Any, username: str, group: str) -> Client:
     )
     user.groups.add(Group.objects.get(name=group))
     client = Client()
-    client.force_login(user)
+    force_login_verified(client, user)
     client.user = user  # type: ignore[attr-defined]
     return client
 

@@ -136,19 +136,20 @@ def test_suspend_through_the_admin_page(
     assert "asked by their manager" in history.content.decode()
 
 
-def test_change_role_page_offers_only_roles_of_the_users_company(member, roles, support_client):
+def test_change_role_page_offers_only_roles_of_the_users_company(member, roles, administrator_client):
+    # Support may not grant ADMIN (tests/admin/test_role_grants.py): an Administrator does.
     from tenants.models import Company
 
     Role.objects.create(key="AUDITOR", name="Auditor", company=Company.objects.create(name="O", slug="o"))
     url = reverse("admin:tenants_userprofile_role", args=[member.pk])
 
-    response = support_client.get(url)
+    response = administrator_client.get(url)
     assert sorted(r.key for r in response.context["form"].fields["role"].queryset) == [
         "ADMIN",
         "SUPER_ADMIN",
         "USER",
     ]
-    response = support_client.post(url, {"role": roles["ADMIN"].pk})
+    response = administrator_client.post(url, {"role": roles["ADMIN"].pk})
     assert response.status_code == 302
     member.refresh_from_db()
     assert member.role == roles["ADMIN"]

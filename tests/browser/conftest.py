@@ -1,7 +1,8 @@
 """Playwright driving the machine's Chromium (Debian's package) against pytest-django's live server.
 
 No `playwright install`: the browser is /usr/bin/chromium, installed by
-scripts/setup.d/30-chromium.sh. Without it these tests skip and say why.
+scripts/setup.d/30-chromium.sh. Without it (or without Playwright) these tests skip and say
+why, and fail under CI=true (tests.conftest.missing_part).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.conftest import missing_part
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
@@ -28,8 +31,13 @@ CHROMIUM_ARGS = [
 @pytest.fixture
 def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     if not CHROMIUM.exists():
-        pytest.skip("browser tests need /usr/bin/chromium: run scripts/setup.d/30-chromium.sh (apt chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -r requirements-dev.txt")
+        missing_part(
+            "browser tests need /usr/bin/chromium: run scripts/setup.d/30-chromium.sh (apt chromium)"
+        )
+    try:
+        from playwright import sync_api
+    except ImportError:
+        missing_part("browser tests need Playwright: run make setup (pip install -r requirements-dev.txt)")
     # Playwright's sync API keeps an event loop running in this thread while it is open, and
     # Django refuses ORM calls from a thread with a running loop. The test's own ORM calls
     # between browser steps are plain synchronous calls: allow them for this test only, and
@@ -57,10 +65,28 @@ class Session:
             self.csp_violations.append(message.text)
 
     def login(self, username: str, password: str) -> None:
+        """Password, then the second factor: enrol an authenticator the first time, else a code."""
+        from django_otp.plugins.otp_totp.models import TOTPDevice
+
+        from tests.otp import totp_code
+
         self.page.goto("/admin/login/")
         self.page.fill("#id_username", username)
         self.page.fill("#id_password", password)
         self.page.click("input[type=submit]")
+        self.page.wait_for_url("**/admin/second-factor/**")
+        # The app's part, done here from the device's key as an authenticator app would.
+        device = TOTPDevice.objects.get(user__username=username)
+        if self.page.locator("#otp-config-url").count():
+            assert self.page.inner_text("#otp-config-url") == device.config_url
+            self.shot(f"00-enrol-{username}")
+            self.page.fill("#id_code", totp_code(device))
+            self.page.click("#otp-enrol-form input[type=submit]")
+            assert self.page.locator("#otp-recovery-codes li").count() == 10
+            self.page.click("#otp-continue")
+        else:
+            self.page.fill("#id_code", totp_code(device))
+            self.page.click("#otp-verify-form input[type=submit]")
         self.page.wait_for_url("**/admin/")
 
     def shot(self, name: str) -> None:

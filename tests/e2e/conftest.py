@@ -29,7 +29,7 @@ import boto3
 import pytest
 
 from outbox.aws import reset_clients
-from tests.conftest import free_port
+from tests.conftest import free_port, missing_part
 from triggers.management.commands.serve_triggers import InvokeServer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -155,10 +155,7 @@ def cognito_local(
 ) -> Iterator[CognitoLocal]:
     node = shutil.which("node")
     if not COGNITO_LOCAL.is_file() or node is None:
-        reason = "cognito-local is not installed: run scripts/setup.sh (scripts/setup.d/20-node.sh)"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+        missing_part("cognito-local is not installed: run scripts/setup.sh (scripts/setup.d/20-node.sh)")
     workdir = tmp_path_factory.mktemp("cognito-local")
     # A function name per trigger, named like the trigger, so cognito-local's errors read as
     # Cognito's own: "PreSignUp failed with error <message>."

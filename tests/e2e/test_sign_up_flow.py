@@ -83,7 +83,41 @@ def test_an_invited_sign_up_is_confirmed_and_its_id_token_carries_gatehouse_clai
     assert [m.destinations["ToAddresses"] for m in aws.ses_messages()] == [["ada@acme.test"]]
 
 
-def test_a_second_sign_up_with_the_same_code_is_refused_with_our_message(
+def test_a_code_used_by_its_invitee_cannot_be_used_again(
+    pool: Pool, staff: Any, company: Any, admin_role: Any
+) -> None:
+    """Single use, end to end: the same address, the same code, a second Cognito user.
+
+    The pool keys users on the email, so the first user must go (deleted by an operator, or
+    by the user) before Cognito lets the address sign up again; only Gatehouse's record of the
+    accepted invitation can then refuse the code. The email matches, so this is not the
+    different-address refusal of the next test.
+    """
+    from accounts.sign_up import SIGNUP_MESSAGES
+    from invites.models import Invitation, RefusalReason, SignupRefusal
+    from tenants.models import UserProfile
+
+    pool.cognito.create_group(UserPoolId=pool.id, GroupName="ADMIN")  # see the first test
+    code = _invite(company=company, role=admin_role, staff=staff, email="ada@acme.test")
+    first = _signed_up_and_confirmed(pool, email="ada@acme.test", code=code)
+    ada = UserProfile.objects.get(cognito_sub=first["UserSub"])
+    pool.cognito.admin_delete_user(UserPoolId=pool.id, Username="ada@acme.test")
+
+    with pytest.raises(ClientError) as caught:
+        pool.sign_up("ada@acme.test", PASSWORD, invitationCode=code)
+
+    message = SIGNUP_MESSAGES[RefusalReason.INVITATION_USED]
+    assert _error(caught) == ("UserLambdaValidationException", f"PreSignUp failed with error {message}.")
+    assert pool.cognito.list_users(UserPoolId=pool.id)["Users"] == []
+    assert list(UserProfile.objects.all()) == [ada]
+    invitation = Invitation.objects.get()
+    assert (invitation.accepted_by, invitation.status) == (ada, "accepted")
+    assert list(SignupRefusal.objects.values_list("reason", "email", "invitation")) == [
+        (RefusalReason.INVITATION_USED, "ada@acme.test", invitation.pk)
+    ]
+
+
+def test_a_code_given_by_another_address_is_refused_with_our_message(
     pool: Pool, staff: Any, company: Any, admin_role: Any
 ) -> None:
     from accounts.sign_up import SIGNUP_MESSAGES

@@ -19,10 +19,14 @@ def _csrf_token(html: str) -> str:
 
 
 def _staff(django_user_model: Any) -> Any:
-    return django_user_model.objects.create_superuser("staff", "staff@example.com", PASSWORD)
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    user = django_user_model.objects.create_superuser("staff", "staff@example.com", PASSWORD)
+    TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=True)
+    return user
 
 
-def _log_in(admin: LambdaAdmin) -> Any:
+def _log_in_with_password(admin: LambdaAdmin) -> Any:
     page = admin.get(f"{admin.prefix}/admin/login/?next={admin.prefix}/admin/")
     return admin.post(
         "/admin/login/",
@@ -34,6 +38,30 @@ def _log_in(admin: LambdaAdmin) -> Any:
         },
         query=f"next={admin.prefix}/admin/",
     )
+
+
+def _second_factor(admin: LambdaAdmin, code: str | None = None) -> Any:
+    """The verify page through the function, answered with the device's current code."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from tests.otp import totp_code
+
+    page = admin.get(f"{admin.prefix}/admin/second-factor/?next={admin.prefix}/admin/")
+    assert page.status == 200, page.text[:500]
+    return admin.post(
+        "/admin/second-factor/",
+        {
+            "csrfmiddlewaretoken": _csrf_token(page.text),
+            "code": code or totp_code(TOTPDevice.objects.get(user__username="staff")),
+            "next": f"{admin.prefix}/admin/",
+        },
+        query=f"next={admin.prefix}/admin/",
+    )
+
+
+def _log_in(admin: LambdaAdmin) -> Any:
+    _log_in_with_password(admin)
+    return _second_factor(admin)
 
 
 def test_the_login_page_renders_with_a_stylesheet_the_function_serves(lambda_admin: LambdaAdmin) -> None:
@@ -70,13 +98,46 @@ def test_a_staff_login_with_csrf_works_across_two_events(
 ) -> None:
     _staff(django_user_model)
 
-    answer = _log_in(lambda_admin)
+    answer = _log_in_with_password(lambda_admin)
 
     assert answer.status == 302
     assert answer.headers["location"] == f"{lambda_admin.prefix}/admin/"
     session_cookie = next(c for c in answer.cookies if c.startswith("sessionid="))
     assert ("Secure" in session_cookie, "HttpOnly" in session_cookie) == (True, True)
-    assert lambda_admin.get(f"{lambda_admin.prefix}/admin/").status == 200
+
+
+def test_the_second_factor_works_through_the_function(
+    lambda_admin: LambdaAdmin, django_user_model: Any
+) -> None:
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from tests.otp import wrong_code
+
+    _staff(django_user_model)
+    _log_in_with_password(lambda_admin)
+    prefix = lambda_admin.prefix
+
+    # A password alone opens nothing: the stage-prefixed verify page, next kept.
+    held = lambda_admin.get(f"{prefix}/admin/tenants/company/")
+    assert (held.status, held.headers["location"]) == (
+        302,
+        f"{prefix}/admin/second-factor/?next={prefix}/admin/tenants/company/",
+    )
+    device = TOTPDevice.objects.get(user__username="staff")
+    wrong = _second_factor(lambda_admin, code=wrong_code(device))
+    assert (wrong.status, "That code is not right." in wrong.text) == (200, True)
+    assert TOTPDevice.objects.get(pk=device.pk).throttling_failure_count == 1
+
+    # django-otp throttles after the wrong code (1 s at factor 1): let it pass, not the clock.
+    TOTPDevice.objects.filter(pk=device.pk).update(throttling_failure_timestamp=None)
+    answer = _second_factor(lambda_admin)
+
+    assert (answer.status, answer.headers["location"]) == (302, f"{prefix}/admin/")
+    # The session key changed with the second factor, and the new cookie is as strict.
+    session_cookie = next(c for c in answer.cookies if c.startswith("sessionid="))
+    assert ("Secure" in session_cookie, "HttpOnly" in session_cookie) == (True, True)
+    assert lambda_admin.get(f"{prefix}/admin/").status == 200
+    assert lambda_admin.get(f"{prefix}/admin/tenants/company/").status == 200
 
 
 def test_a_login_post_without_the_csrf_cookie_is_refused(

@@ -19,6 +19,8 @@ FORBIDDEN = (
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "axes",
+    "django_otp",
+    "backoffice.otp",
     "whitenoise",
     "mangum",
 )

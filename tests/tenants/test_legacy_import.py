@@ -333,8 +333,10 @@ def test_a_confirm_without_its_preview_is_refused(admin_client: Any) -> None:
 
 
 def test_staff_without_permission_cannot_import(django_user_model: Any, client: Any) -> None:
+    from tests.otp import force_login_verified
+
     staff = django_user_model.objects.create_user("viewer", "viewer@example.com", "pw", is_staff=True)
-    client.force_login(staff)
+    force_login_verified(client, staff)
 
     response = client.get(reverse("admin:tenants_legacyuser_import"))
 

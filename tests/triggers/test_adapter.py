@@ -52,10 +52,12 @@ def test_an_unknown_family_fails_closed(db, source):
     assert SignupRefusal.objects.count() == 0
 
 
-def test_a_new_source_in_a_known_family_reaches_the_family_handler(open_policy):
+def test_a_new_source_in_a_known_family_reaches_the_family_handler(open_policy, caplog):
+    caplog.set_level(logging.INFO, logger="gatehouse.triggers")
     answer = handler(make_event("PostConfirmation_SomethingAwsAddsLater", sub="s-new"), None)
 
     assert answer["response"] == {}
+    assert [line.outcome for line in invocation_lines(caplog)] == ["ok"]
     assert UserProfile.objects.get().cognito_sub == "s-new"
 
 
@@ -138,11 +140,20 @@ def test_malformed_attributes_in_post_confirmation_are_refused_not_onboarded(ope
     assert UserProfile.objects.count() == 0
 
 
-def test_booleans_and_numbers_in_attributes_are_read_as_cognito_strings(open_policy):
+def test_booleans_and_numbers_in_attributes_are_read_as_cognito_strings(open_policy, caplog):
+    caplog.set_level(logging.INFO, logger="gatehouse.triggers")
     event = make_event(CONFIRM, sub="s-1")
     event["request"]["userAttributes"]["email_verified"] = True
     event["request"]["userAttributes"]["custom:age"] = 42
+    event["request"]["userAttributes"]["given_name"] = 1234  # reaches the profile as "1234"
+
     assert handler(event, None)["response"] == {}
+
+    # The answer is {} even when onboarding crashed: the log line and the rows tell.
+    (line,) = invocation_lines(caplog)
+    assert line.outcome == "ok"
+    profile = UserProfile.objects.get()
+    assert (profile.cognito_sub, profile.email, profile.given_name) == ("s-1", "alice@acme.com", "1234")
 
 
 # --- The error policy -----------------------------------------------------------------------------

@@ -70,7 +70,6 @@ def test_an_unknown_trigger_is_reported(db, tmp_path):
     assert run(str(path))[0::2] == (1, "UnknownTrigger: This sign-in step is not supported.\n")
 
 
-@pytest.mark.skipif(not REFERENCE_DIR.is_dir(), reason="no reference events")
 def test_reads_a_file_with_a_byte_order_mark(open_policy, tmp_path):
     source = (REFERENCE_DIR / "aws-lambda-dotnet__cognito-presignup-event.json").read_bytes()
     assert source.startswith(b"\xef\xbb\xbf")

@@ -30,6 +30,46 @@ DOTNET_NEW_PASSWORD = "aws-lambda-dotnet__cognito-pre-token-generation-event.jso
 POWERTOOLS_SUB = "0b0a57c5-f013-426a-81a1-f8ffbfba21f0"
 GO_SUB = "a36036a8-9061-424d-a737-56d57dae7bc6"
 
+# Claims a trigger must never add, change or suppress, written out here rather than taken from
+# triggers.claims, so the code is judged against AWS's list and not against itself. The first 17
+# are the AWS Cognito developer guide's pre token generation page ("You can not modify the
+# following claims"); the other six are the claims Cognito writes into every access token itself
+# (the guide's "Using the access token": scope, client_id, username, device_key, and event_id and
+# version on V2_0 tokens), which the V2_0 access-token customisation excludes as well. Any
+# cognito: or dev: claim is Cognito's too.
+AWS_RESERVED_CLAIMS = frozenset(
+    {
+        "acr",
+        "amr",
+        "aud",
+        "at_hash",
+        "auth_time",
+        "azp",
+        "cognito:username",
+        "exp",
+        "iat",
+        "identities",
+        "iss",
+        "jti",
+        "nbf",
+        "nonce",
+        "origin_jti",
+        "sub",
+        "token_use",
+        "scope",
+        "client_id",
+        "username",
+        "event_id",
+        "device_key",
+        "version",
+    }
+)
+AWS_RESERVED_PREFIXES = ("cognito:", "dev:")
+
+
+def reserved_by_aws(name: str) -> bool:
+    return name in AWS_RESERVED_CLAIMS or name.startswith(AWS_RESERVED_PREFIXES)
+
 
 @pytest.fixture
 def flags(acme):
@@ -320,36 +360,36 @@ def test_reserved_claims_are_filtered_centrally(caplog):
         kept = without_reserved(claims)
 
     assert kept == {"custom:ok": "y"}
-    assert {
-        "acr",
-        "amr",
-        "aud",
-        "at_hash",
-        "auth_time",
-        "azp",
-        "cognito:username",
-        "exp",
-        "iat",
-        "identities",
-        "iss",
-        "jti",
-        "nbf",
-        "nonce",
-        "origin_jti",
-        "sub",
-        "token_use",
-    } <= RESERVED_CLAIMS
+    # Exactly AWS's list: a name dropped from the set (or one added) shows here.
+    assert RESERVED_CLAIMS == AWS_RESERVED_CLAIMS
     assert caplog.records[0].claims == sorted(set(claims) - {"custom:ok"})
 
 
-def test_no_answer_carries_a_reserved_claim(acme, roles, flags):
-    member(GO_SUB, company=acme, role=roles["ADMIN"])
+@pytest.mark.parametrize("suspended", [False, True], ids=["active", "suspended"])
+@pytest.mark.parametrize("name", [POWERTOOLS_V1, GO_V2], ids=["v1", "v2"])
+def test_no_answer_carries_a_reserved_claim(acme, roles, flags, name, suspended):
+    # Judged by the list above, not by claims.is_reserved: a broken filter that let a reserved
+    # name through would approve its own answer. Every name must also be one Gatehouse owns
+    # (the exact answers are pinned by the tests of each version above).
+    member(
+        POWERTOOLS_SUB if name == POWERTOOLS_V1 else GO_SUB,
+        company=acme,
+        role=roles["ADMIN"],
+        status="suspended" if suspended else "active",
+    )
 
-    details = handler(reference(GO_V2), None)["response"]["claimsAndScopeOverrideDetails"]
+    response = handler(reference(name), None)["response"]
 
-    for token in ("idTokenGeneration", "accessTokenGeneration"):
-        names = set(details[token]["claimsToAddOrOverride"]) | set(details[token].get("claimsToSuppress", []))
-        assert not {n for n in names if claims_module.is_reserved(n)}
+    if name == POWERTOOLS_V1:
+        tokens = [response["claimsOverrideDetails"]]
+    else:
+        details = response["claimsAndScopeOverrideDetails"]
+        tokens = [details["idTokenGeneration"], details["accessTokenGeneration"]]
+    for token in tokens:
+        names = set(token["claimsToAddOrOverride"]) | set(token.get("claimsToSuppress", []))
+        assert "custom:companyId" in names  # the answer names claims: the check below is not vacuous
+        assert names <= set(OWNED_CLAIMS)
+        assert not {n for n in names if reserved_by_aws(n)}
 
 
 # --- Byte budget -----------------------------------------------------------------------------

@@ -1,4 +1,7 @@
-"""An idempotent demo: Acme with roles, flags, a domain rule, templates and an invitation."""
+"""An idempotent demo: Acme with roles, flags, a domain rule, templates and an invitation.
+
+And a superuser with a fresh password and a TOTP device, whose enrolment URI is printed.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from invites.models import Invitation, SignupPolicy
 from invites.services import invitation_create
@@ -138,6 +142,11 @@ class Command(BaseCommand):
         user.is_staff = user.is_superuser = True
         user.set_password(password)
         user.save()
+        # The admin asks every staff account for a TOTP code (backoffice/otp.py). The device is
+        # kept across runs, so an authenticator app set up once keeps working.
+        device = TOTPDevice.objects.filter(user=user, confirmed=True).order_by("pk").first()
+        if device is None:
+            device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=True)
 
         self.stdout.write(
             self.style.SUCCESS(
@@ -147,3 +156,7 @@ class Command(BaseCommand):
         if code:
             self.stdout.write(f"Invitation for alice@acme.com (ADMIN of Acme), code: {code}")
         self.stdout.write(self.style.SUCCESS(f"Admin login: username {username!r}, password {password!r}"))
+        self.stdout.write(
+            "Second factor (TOTP): add this URI to an authenticator app, or give it to oathtool:\n"
+            f"  {device.config_url}"
+        )
