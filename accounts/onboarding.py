@@ -15,7 +15,13 @@ from django.utils import timezone
 
 from core.addresses import email_domain, normalize_email
 from core.db import existing_or_raise, insert_unless_exists
-from invites.selectors import domain_rule_for, invitation_pending_for_email, invitation_reserved_for
+from invites.models import Invitation, RefusalReason
+from invites.selectors import (
+    domain_rule_for,
+    invitation_pending_for_email,
+    invitation_reserved_for,
+    invitation_revoked_reserved_for,
+)
 from invites.services import InvitationError, company_join, invitation_accept, invitation_find, refusal_record
 from outbox.models import SideEffectKind
 from outbox.services import side_effect_enqueue
@@ -26,6 +32,7 @@ from tenants.models import (
     Company,
     LegacyUser,
     MembershipRoute,
+    MembershipStatus,
     Role,
     UserProfile,
     Workspace,
@@ -46,6 +53,8 @@ def profile_onboard(
     user_pool_id: str,
     given_name: str = "",
     family_name: str = "",
+    email_verified: bool = False,
+    federated: bool = False,
     invitation_code: str = "",
     source: str = "",
     campaign: str = "",
@@ -56,7 +65,11 @@ def profile_onboard(
     Company and role come only from Gatehouse's records, in this order: the invitation
     reserved for this username in pre sign-up, the invitation code given, a pending
     invitation for the email, a legacy user with this email, a company domain that lets
-    its users join; otherwise the user gets no company and a personal workspace. An
+    its users join; otherwise the user gets no company and a personal workspace. The three
+    matches by email need a proved email (email_proved): Cognito's `email_verified` for a
+    native user; a federated user's (`federated`) proves nothing, so they wait for the
+    verified domains of the enterprise issue. A user whose email is proved later joins at
+    a sign-in (profile_join_by_email). An
     invitation or join that fails (seat gone, company suspended) never fails onboarding:
     the user is onboarded without the company and a SignupRefusal tells staff why.
     Side effects (Cognito group, welcome email, CRM webhook) go through the outbox in the
@@ -86,7 +99,13 @@ def profile_onboard(
             return existing_or_raise(
                 UserProfile.objects.filter(cognito_sub=sub[:64]).first(), what="user profile"
             )
-        _onboard_membership(profile=profile, username=username, invitation_code=invitation_code)
+        _onboard_membership(
+            profile=profile,
+            username=username,
+            invitation_code=invitation_code,
+            proved=email_proved(email_verified=email_verified, federated=federated),
+            federated=federated,
+        )
         if profile.company_id is None:
             Workspace.objects.create(name="Personal workspace", kind=WorkspaceKind.PERSONAL, owner=profile)
         ActivityEvent.objects.create(
@@ -99,30 +118,85 @@ def profile_onboard(
     return profile
 
 
-def _onboard_membership(*, profile: UserProfile, username: str, invitation_code: str) -> None:
+def email_proved(*, email_verified: bool, federated: bool) -> bool:
+    """Whether the event's email is proved held by this user (issue 13, items 1 and 2).
+
+    Cognito sets `email_verified` "true" for a native user only once they entered the code
+    it mailed there (or pre sign-up's autoVerifyEmail, which accounts.sign_up sends only
+    for an invitation code typed for that address). For a federated user it is whatever
+    the provider's attribute mapping says: it proves nothing.
+    """
+    return email_verified and not federated
+
+
+def _onboard_membership(
+    *, profile: UserProfile, username: str, invitation_code: str, proved: bool, federated: bool
+) -> None:
     invitation = invitation_reserved_for(username=username)
+    if invitation is not None and federated:
+        # Pre sign-up binds a federated user's invitation by the provider's email, which
+        # proves nothing: the invitation stays reserved, unaccepted, until the enterprise
+        # issue's verified domains vouch for the provider. A native user's reservation was
+        # made by a code typed for that address (or by an operator): that is the proof.
+        refusal_record(
+            trigger_source=ONBOARDING_TRIGGER_SOURCE,
+            reason=RefusalReason.INVITATION_EMAIL_MISMATCH,
+            email=profile.email,
+            invitation=invitation,
+            detail="An identity provider's email proves nothing yet; the federated user was "
+            "onboarded without a company.",
+        )
+        return
     if invitation is None and invitation_code:
+        # A code was mailed to one address and invitation_accept checks it is this one:
+        # typing it proves the address, verified or not.
         invitation = invitation_find(code=invitation_code)
         if invitation is not None and invitation.reserved_for_username not in ("", username):
             # The code is clientMetadata (the client's); pre sign-up bound this invitation to
             # another Cognito user, and a code never moves it (tests/reliability/test_concurrency).
             invitation = None
-    if invitation is None:
-        invitation = invitation_pending_for_email(email=profile.email)
-        if invitation is not None and invitation.reserved_for_username not in ("", username):
-            invitation = None  # bound to another Cognito user: one invitation, one user
-    if invitation is not None:
-        try:
-            invitation_accept(invitation=invitation, profile=profile)
-        except InvitationError as error:
+    if invitation is None and not invitation_code:
+        revoked = invitation_revoked_reserved_for(username=username)
+        if revoked is not None:
+            # Staff revoked it between sign-up and confirmation: say why this user ends up
+            # without the company they signed up for (issue 13, item 15).
             refusal_record(
                 trigger_source=ONBOARDING_TRIGGER_SOURCE,
-                reason=error.reason,
+                reason=RefusalReason.INVITATION_REVOKED,
                 email=profile.email,
-                invitation=invitation,
-                detail="The invitation could not be accepted at onboarding; the user was "
-                "onboarded without a company.",
+                invitation=revoked,
+                detail="The invitation reserved for this user at sign-up was revoked before the "
+                "confirmation; the user was onboarded without a company.",
             )
+            return
+    if invitation is not None:
+        _onboard_accept(profile=profile, invitation=invitation)
+        return
+    if proved:
+        _membership_by_email(profile=profile, username=username)
+
+
+def _onboard_accept(*, profile: UserProfile, invitation: Invitation) -> None:
+    try:
+        invitation_accept(invitation=invitation, profile=profile)
+    except InvitationError as error:
+        refusal_record(
+            trigger_source=ONBOARDING_TRIGGER_SOURCE,
+            reason=error.reason,
+            email=profile.email,
+            invitation=invitation,
+            detail="The invitation could not be accepted at onboarding; the user was "
+            "onboarded without a company.",
+        )
+
+
+def _membership_by_email(*, profile: UserProfile, username: str) -> None:
+    """Pending invitation, legacy user, join domain: only ever called for a proved email."""
+    invitation = invitation_pending_for_email(email=profile.email)
+    if invitation is not None and invitation.reserved_for_username not in ("", username):
+        invitation = None  # bound to another Cognito user: one invitation, one user
+    if invitation is not None:
+        _onboard_accept(profile=profile, invitation=invitation)
         return
 
     legacy = (
@@ -158,6 +232,30 @@ def _onboard_membership(*, profile: UserProfile, username: str, invitation_code:
         )
 
 
+def profile_join_by_email(*, profile_id: int, user_pool_id: str) -> UserProfile | None:
+    """Give a company-less profile the company its now-proved email leads to (at a sign-in).
+
+    A user auto-confirmed by a domain rule is onboarded before their email is verified;
+    once it is, the next full sign-in runs the matches by email that onboarding skipped.
+    Returns the profile when it joined a company, None otherwise.
+    """
+    with transaction.atomic():
+        profile = (
+            UserProfile.objects.select_for_update(no_key=True, of=("self",))
+            .filter(pk=profile_id)
+            # A member anywhere (even suspended) is not joined again by their address.
+            .exclude(memberships__status__in=[MembershipStatus.ACTIVE, MembershipStatus.SUSPENDED])
+            .first()
+        )
+        if profile is None:
+            return None
+        _membership_by_email(profile=profile, username=profile.username)
+        if profile.company_id is None:
+            return None
+        _onboard_group(profile=profile, user_pool_id=user_pool_id)
+    return profile
+
+
 def _onboard_join(*, profile: UserProfile, company: Company, role: Any, why: str, route: str) -> None:
     if role is None:
         role = company.default_role or Role.objects.filter(key="USER", company__isnull=True).first()
@@ -173,12 +271,11 @@ def _onboard_join(*, profile: UserProfile, company: Company, role: Any, why: str
         )
 
 
-def _onboard_side_effects(*, profile: UserProfile, user_pool_id: str) -> None:
-    sub = profile.cognito_sub
+def _onboard_group(*, profile: UserProfile, user_pool_id: str) -> None:
     role = profile.role
     if role is not None and user_pool_id and profile.username:
         side_effect_enqueue(
-            key=f"onboard:group:{sub}",
+            key=f"onboard:group:{profile.cognito_sub}",
             kind=SideEffectKind.COGNITO_ADD_TO_GROUP,
             payload={
                 "user_pool_id": user_pool_id,
@@ -188,6 +285,12 @@ def _onboard_side_effects(*, profile: UserProfile, user_pool_id: str) -> None:
             },
             subject=profile_subject(profile),
         )
+
+
+def _onboard_side_effects(*, profile: UserProfile, user_pool_id: str) -> None:
+    sub = profile.cognito_sub
+    role = profile.role
+    _onboard_group(profile=profile, user_pool_id=user_pool_id)
     if "@" in profile.email:
         email_queue(
             key=f"welcome:{sub}",

@@ -162,7 +162,7 @@ def login_code_issue(
     if recent is not None:
         return IssuedLoginCode(str(recent.pk), mask_email(email), length, recent.expires_at, reused=True)
     if "@" not in email:
-        raise PasswordlessRefused("This account has no email address for a sign-in code.", reason="no_email")
+        raise PasswordlessRefused("This account has no email address for a sign-in code", reason="no_email")
     if not rate_limit_hit(
         scope="login_code",
         key=sub or username,
@@ -170,7 +170,7 @@ def login_code_issue(
         window_seconds=settings.LOGIN_CODE_WINDOW_SECONDS,
     ):
         raise PasswordlessRefused(
-            "Too many sign-in codes requested. Please wait a few minutes.", reason="rate_limited"
+            "Too many sign-in codes requested. Please wait a few minutes", reason="rate_limited"
         )
     recipient = recipient_for(sub=sub, username=username, email=email, locale=locale)
     code = login_code_generate(length)

@@ -11,7 +11,8 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from accounts.onboarding import profile_onboard
+from accounts.onboarding import email_proved, profile_join_by_email, profile_onboard
+from core.addresses import normalize_email
 from invites.models import RefusalReason
 from tenants.models import ActivityEvent, ActivityKind, Company, UserProfile
 from tenants.ratelimit import stable_hash
@@ -31,9 +32,9 @@ class SignInRefused(Exception):
 
 
 SIGN_IN_MESSAGES = {
-    "user_suspended": "Your account is suspended. Contact your administrator.",
-    "company_suspended": "Your company's account is suspended. Contact your administrator.",
-    "ip_not_allowed": "Your company does not allow sign-in from this network.",
+    "user_suspended": "Your account is suspended. Contact your administrator",
+    "company_suspended": "Your company's account is suspended. Contact your administrator",
+    "ip_not_allowed": "Your company does not allow sign-in from this network",
 }
 
 
@@ -106,11 +107,29 @@ def device_fingerprint(*, device_key: str = "", user_agent: str = "") -> str:
     return ""
 
 
+def _profile_changes(
+    *, row: Mapping[str, Any], email: str, given_name: str, family_name: str
+) -> dict[str, str]:
+    """The fields where Cognito's (proved) values differ from the profile's: `email` is empty
+    unless proved, and a name the event does not carry leaves the profile's as it is."""
+    changes: dict[str, str] = {}
+    email = normalize_email(email)[:254]
+    if "@" in email and email != row["email"]:
+        changes["email"] = email
+    for field, value in (("given_name", given_name), ("family_name", family_name)):
+        value = value.strip()[:100]
+        if value and value != row[field]:
+            changes[field] = value
+    return changes
+
+
 def profile_record_sign_in(
     *,
     sub: str,
     username: str = "",
     email: str = "",
+    email_verified: bool = False,
+    federated: bool = False,
     user_pool_id: str = "",
     given_name: str = "",
     family_name: str = "",
@@ -127,29 +146,48 @@ def profile_record_sign_in(
     login time and count (a single UPDATE with F()), a sign_in ActivityEvent, the device
     (KnownDevice keyed by device_fingerprint) and a new_device ActivityEvent when the
     device was not known or Cognito says a new device was used.
+
+    The profile follows Cognito (issue 13, item 3): a proved email (onboarding.email_proved)
+    different from the profile's replaces it, in the same UPDATE; an unproved one never
+    does. Names follow when the event carries them. A company-less profile whose email is
+    proved runs the matches by email onboarding skipped (profile_join_by_email).
     """
     if not sub:
         logger.warning("sign-in not recorded: the event has no sub", extra={"trigger_source": trigger_source})
         return False
     try:
+        proved = email_proved(email_verified=email_verified, federated=federated)
         row: Mapping[str, Any] | None = (
-            UserProfile.objects.filter(cognito_sub=sub).values("pk", "company_id").first()
+            UserProfile.objects.filter(cognito_sub=sub)
+            .values("pk", "company_id", "email", "given_name", "family_name")
+            .first()
         )
+        follow: dict[str, str] = {}
         if row is None:
             profile = profile_onboard(
                 sub=sub,
                 username=username,
                 email=email,
+                email_verified=email_verified,
+                federated=federated,
                 user_pool_id=user_pool_id,
                 given_name=given_name,
                 family_name=family_name,
             )
             row = {"pk": profile.pk, "company_id": profile.company_id}
+        else:
+            follow = _profile_changes(
+                row=row, email=email if proved else "", given_name=given_name, family_name=family_name
+            )
+            if row["company_id"] is None and proved:
+                joined = profile_join_by_email(profile_id=row["pk"], user_pool_id=user_pool_id)
+                if joined is not None:
+                    row = {**row, "company_id": joined.company_id}
         now = timezone.now()
         fingerprint = device_fingerprint(device_key=device_key, user_agent=user_agent)
         with transaction.atomic():
             UserProfile.objects.filter(pk=row["pk"]).update(
-                last_login_at=now, login_count=F("login_count") + 1, updated_at=now
+                last_login_at=now, login_count=F("login_count") + 1, updated_at=now, **follow
             )
             ActivityEvent.objects.create(
                 kind=ActivityKind.SIGN_IN,

@@ -7,7 +7,6 @@ company, and that happens at onboarding (accounts.onboarding.profile_onboard).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import cast
@@ -49,9 +48,9 @@ class SignupRefused(InvitationError):
 
 SIGNUP_MESSAGES: dict[RefusalReason, str] = {
     **USER_MESSAGES,
-    RefusalReason.DOMAIN_NOT_ALLOWED: "Sign-up is not open to this email address's domain.",
-    RefusalReason.EMPLOYEE_ID_INVALID: "A valid employee ID is required to sign up.",
-    RefusalReason.RATE_LIMITED: "Too many sign-ups from your network. Please try again later.",
+    RefusalReason.DOMAIN_NOT_ALLOWED: "Sign-up is not open to this email address's domain",
+    RefusalReason.EMPLOYEE_ID_INVALID: "A valid employee ID is required to sign up",
+    RefusalReason.RATE_LIMITED: "Too many sign-ups from your network. Please try again later",
 }
 
 EMPLOYEE_ID_MAX_LENGTH = 64  # bounds the work a staff-written pattern can be made to do
@@ -85,6 +84,21 @@ def _signup_refuse(
     return SignupRefused(
         reason, SIGNUP_MESSAGES[reason], invitation=invitation, company=company, detail=detail
     )
+
+
+def employee_id_matches(*, pattern: str, value: str) -> bool:
+    """Whether `value` matches the staff-written pattern, whole, in linear time.
+
+    RE2 has no backtracking, so no pattern (`([A-Z0-9]+)+-[0-9]{4}` under Python's re takes
+    seconds on 25 characters) can stall pre sign-up; invites.models.validate_regex refuses
+    what RE2 cannot run when staff save it. A pattern saved past that check raises re2.error:
+    our fault, not the user's, so it is a temporary failure, logged.
+    """
+    # Imported here, not at the top: only a pre sign-up with a pattern set needs RE2, and the
+    # other triggers' cold start stays without it (tests/lambda/test_trigger_import_path.py).
+    import re2
+
+    return re2.fullmatch(pattern, value) is not None
 
 
 def _invitation_usable(*, invitation: Invitation, username: str) -> None:
@@ -132,7 +146,7 @@ def signup_evaluate(
         if (
             not value
             or len(value) > EMPLOYEE_ID_MAX_LENGTH
-            or re.fullmatch(rules.employee_id_pattern, value) is None
+            or not employee_id_matches(pattern=rules.employee_id_pattern, value=value)
         ):
             raise _signup_refuse(
                 RefusalReason.EMPLOYEE_ID_INVALID,
@@ -195,9 +209,14 @@ def signup_evaluate(
         if invitation is not None
         else (cast("DomainRule", rule).company if joins_by_domain else None)
     )
+    # Cognito marks the email verified only when we say so, and nothing but a code mailed to
+    # this exact address proves who holds it: a domain rule (staff's auto-confirm) skips
+    # Cognito's confirmation step but leaves the email unverified, so joining by domain waits
+    # for the app's verify-email step (accounts.onboarding; issue 13, item 1).
+    proved_by_code = invitation is not None and bool(invitation_code) and kind == SignupKind.SELF
     return SignupDecision(
         auto_confirm=auto_confirm,
-        auto_verify_email=auto_confirm and bool(domain),
+        auto_verify_email=auto_confirm and proved_by_code and bool(domain),
         company_id=company.pk if company is not None else None,
         invitation_id=invitation.pk if invitation is not None else None,
     )

@@ -47,16 +47,23 @@ def connect(conninfo: str | None = None) -> psycopg.Connection:
 # --- Pre token generation ---------------------------------------------------------------------
 
 TOKEN_SQL = """
-SELECT p.status, p.preferences, p.company_id, c.name, c.status, c.subscription_tier,
+SELECT p.status, p.preferences, m.company_id, c.name, c.status, c.subscription_tier,
        r.key, r.cognito_group, r.permissions,
        ARRAY(SELECT json_build_object('k', f.key, 'd', f.default_enabled, 't', f.enabled_tiers)
              FROM tenants_featureflag f),
        ARRAY(SELECT json_build_object('k', f.key, 'e', o.enabled)
              FROM tenants_featureflagoverride o JOIN tenants_featureflag f ON f.id = o.flag_id
-             WHERE o.company_id = p.company_id)
+             WHERE o.company_id = p.active_company_id),
+       ARRAY(SELECT json_build_object('c', om.company_id, 'r', orole.key)
+             FROM tenants_membership om LEFT JOIN tenants_role orole ON orole.id = om.role_id
+             WHERE om.profile_id = p.id AND om.status = 'active'
+               AND om.company_id IS DISTINCT FROM p.active_company_id
+             ORDER BY om.company_id)
 FROM tenants_userprofile p
-LEFT JOIN tenants_company c ON c.id = p.company_id
-LEFT JOIN tenants_role r ON r.id = p.role_id
+LEFT JOIN tenants_membership m
+       ON m.profile_id = p.id AND m.company_id = p.active_company_id AND m.status = 'active'
+LEFT JOIN tenants_company c ON c.id = p.active_company_id
+LEFT JOIN tenants_role r ON r.id = m.role_id
 WHERE p.cognito_sub = %s
 LIMIT 1
 """
@@ -70,6 +77,7 @@ OWNED = (
     "custom:subscriptionTier",
     "custom:theme",
     "custom:language",
+    "custom:companies",
 )
 
 
@@ -82,9 +90,20 @@ def token_claims(conn: psycopg.Connection, sub: str) -> dict[str, Any] | None:
     row = conn.execute(TOKEN_SQL, [sub]).fetchone() if sub else None
     if row is None:
         return None
-    status, prefs, company_id, company_name, company_status, tier, role, group, granted, flags, overrides = (
-        row
-    )
+    (
+        status,
+        prefs,
+        company_id,
+        company_name,
+        company_status,
+        tier,
+        role,
+        group,
+        granted,
+        flags,
+        overrides,
+        others,
+    ) = row
     prefs = prefs if isinstance(prefs, dict) else {}
     elevated = status == "active" and (company_id is None or company_status == "active")
     tier = tier if company_id is not None else None
@@ -112,6 +131,8 @@ def token_claims(conn: psycopg.Connection, sub: str) -> dict[str, Any] | None:
     claims["custom:subscriptionTier"] = tier or "free"
     claims["custom:theme"] = str(prefs.get("theme") or "light")
     claims["custom:language"] = str(prefs.get("language") or "en")
+    if others and status == "active":
+        claims["custom:companies"] = _compact({str(o["c"]): o["r"] or "" for o in others})
     return {
         "claims": claims,
         "suppress": [name for name in OWNED if name not in claims],

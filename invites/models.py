@@ -123,10 +123,26 @@ class Invitation(models.Model):
 
 
 def validate_regex(value: str) -> None:
+    """Refuse a pattern RE2 cannot run: pre sign-up matches with RE2 (accounts.sign_up).
+
+    RE2 refuses exactly the constructs that need backtracking (backreferences, lookaround),
+    and runs everything else in linear time, so `([A-Z0-9]+)+-[0-9]{4}` is safe there.
+    """
+    # Imported here: models load in every trigger's cold start, and only staff saving a
+    # pattern (and pre sign-up) needs RE2.
+    import re2
+
     try:
         re.compile(value)
     except re.error as exc:
         raise ValidationError(f"Not a valid regular expression: {exc}") from exc
+    try:
+        re2.compile(value)
+    except re2.error as exc:
+        raise ValidationError(
+            "This pattern needs backtracking (a backreference or a lookaround), which could "
+            f"make every sign-up wait; write it without ({exc})."
+        ) from exc
 
 
 class SignupPolicy(models.Model):
@@ -148,7 +164,8 @@ class SignupPolicy(models.Model):
         models.CharField(max_length=253, validators=[validate_domain]),
         default=list,
         blank=True,
-        help_text="Sign-ups from these domains are confirmed and their email verified at once.",
+        help_text="Sign-ups from these domains skip Cognito's confirmation step; their email stays "
+        "unverified (only an invitation code proves it) until the user verifies it in the app.",
     )
     signups_per_ip_per_hour = models.PositiveIntegerField(default=20, help_text="0 turns the limit off.")
     employee_id_pattern = models.CharField(

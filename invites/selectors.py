@@ -77,3 +77,15 @@ def invitation_pending_for_email(*, email: str) -> Invitation | None:
         .order_by("-created_at")
         .first()
     )
+
+
+def invitation_revoked_reserved_for(*, username: str) -> Invitation | None:
+    """A revoked invitation pre sign-up had bound to this userName (to tell staff why)."""
+    if not username:
+        return None
+    return (
+        Invitation.objects.select_related("company")
+        .filter(reserved_for_username=username, revoked_at__isnull=False, accepted_at__isnull=True)
+        .order_by("-created_at")
+        .first()
+    )

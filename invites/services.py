@@ -51,15 +51,15 @@ class InvitationError(Exception):
 
 
 USER_MESSAGES: dict[RefusalReason, str] = {
-    RefusalReason.INVITATION_REQUIRED: "An invitation code is required to sign up.",
-    RefusalReason.INVITATION_UNKNOWN: "This invitation code is not valid.",
-    RefusalReason.INVITATION_EMAIL_MISMATCH: "This invitation was sent to a different email address.",
-    RefusalReason.INVITATION_EXPIRED: "This invitation has expired. Ask for a new one.",
-    RefusalReason.INVITATION_REVOKED: "This invitation has been withdrawn.",
-    RefusalReason.INVITATION_USED: "This invitation has already been used.",
-    RefusalReason.COMPANY_FULL: "This company has no free seats. Ask an administrator.",
-    RefusalReason.COMPANY_SUSPENDED: "This company's account is suspended.",
-    RefusalReason.EMAIL_LOOKALIKE: "This email address contains characters that imitate others.",
+    RefusalReason.INVITATION_REQUIRED: "An invitation code is required to sign up",
+    RefusalReason.INVITATION_UNKNOWN: "This invitation code is not valid",
+    RefusalReason.INVITATION_EMAIL_MISMATCH: "This invitation was sent to a different email address",
+    RefusalReason.INVITATION_EXPIRED: "This invitation has expired. Ask for a new one",
+    RefusalReason.INVITATION_REVOKED: "This invitation has been withdrawn",
+    RefusalReason.INVITATION_USED: "This invitation has already been used",
+    RefusalReason.COMPANY_FULL: "This company has no free seats. Ask an administrator",
+    RefusalReason.COMPANY_SUSPENDED: "This company's account is suspended",
+    RefusalReason.EMAIL_LOOKALIKE: "This email address contains characters that imitate others",
 }
 
 

@@ -37,7 +37,7 @@ class LegacyLoginError(Exception):
 # user at sign-in, so that the sign-in form does not reveal who has a legacy account.
 BAD_PASSWORD = "Bad password"  # noqa: S105 (a message, not a password)
 USER_NOT_FOUND = "User not found"
-TOO_MANY_ATTEMPTS = "Too many attempts. Try again later."
+TOO_MANY_ATTEMPTS = "Too many attempts. Try again later"
 
 
 @dataclass(frozen=True, slots=True)

@@ -143,10 +143,16 @@ class CompanyDomain(models.Model):
     company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="domains")
     domain = models.CharField(max_length=253, validators=[validate_domain])
     allow_join = models.BooleanField(
-        default=True, help_text="Users with this domain join the company without an invitation."
+        default=True,
+        help_text="Users with this domain join the company without an invitation, but only once "
+        "they have verified their email (the code Cognito mails them); until then they have no "
+        "company. Users of an identity provider never join by domain.",
     )
     auto_confirm = models.BooleanField(
-        default=False, help_text="Sign-ups with this domain are confirmed and verified at once."
+        default=False,
+        help_text="Sign-ups with this domain skip Cognito's confirmation step. Their email is "
+        "NOT verified by this: they join the company only after verifying it in the app, at "
+        "their next sign-in.",
     )
     verified_at = models.DateTimeField(
         null=True, blank=True, help_text="When staff verified the company owns this domain."

@@ -88,7 +88,7 @@ def handle_create(event: CognitoEvent) -> dict[str, Any]:
         raise MalformedEvent(f"create auth challenge for {challenge[:40]!r}, not {CUSTOM_CHALLENGE}")
     if _user_not_found(event):
         # Define fails such sessions first; never email anyone for them.
-        raise Rejection("Sign-in failed.", reason="user_not_found")
+        raise Rejection("Sign-in failed", reason="user_not_found")
     session = _session(event)
     previous = session[-1].metadata if session and session[-1].name == CUSTOM_CHALLENGE else ""
     attributes = event.user_attributes

@@ -19,7 +19,7 @@ from typing import Any
 from accounts.sign_in import SignInRefused, profile_record_sign_in, sign_in_check
 from accounts.trusted_source import trusted_address
 from triggers.errors import MalformedEvent, Rejection
-from triggers.events import CognitoEvent
+from triggers.events import CognitoEvent, email_verified_in, federated_in
 from triggers.lambda_handler import handler_for
 
 DEVICE_KEY_KEY = "deviceKey"
@@ -68,6 +68,8 @@ def handle_post_authentication(event: CognitoEvent) -> dict[str, Any]:
         sub=attributes.get("sub", ""),
         username=event.user_name,
         email=attributes.get("email", ""),
+        email_verified=email_verified_in(attributes),
+        federated=federated_in(attributes),
         user_pool_id=event.user_pool_id,
         given_name=attributes.get("given_name", ""),
         family_name=attributes.get("family_name", ""),

@@ -8,7 +8,7 @@ from typing import Any
 class TriggerError(Exception):
     """Base of our own errors. `public_message` is what the end user may read."""
 
-    public_message = "Request refused."
+    public_message = "Request refused"
 
     def __init__(self, detail: str = "", *, public_message: str | None = None) -> None:
         super().__init__(public_message or self.public_message)
@@ -39,16 +39,16 @@ class Rejection(TriggerError):
 class MalformedEvent(TriggerError):
     """The event does not have the shape Cognito documents."""
 
-    public_message = "Invalid request."
+    public_message = "Invalid request"
 
 
 class UnknownTrigger(TriggerError):
     """A triggerSource of a family Gatehouse does not handle: fail closed."""
 
-    public_message = "This sign-in step is not supported."
+    public_message = "This sign-in step is not supported"
 
 
 class TemporaryFailure(TriggerError):
     """Something of ours failed (database down, bug): generic to the user, logged in full."""
 
-    public_message = "Sign-in is temporarily unavailable. Please try again."
+    public_message = "Sign-in is temporarily unavailable. Please try again"

@@ -8,6 +8,7 @@ that is missing or of the wrong type raises MalformedEvent, never KeyError.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +54,32 @@ def _string_map(value: Any, where: str) -> dict[str, str]:
         else:
             raise MalformedEvent(f"{where}.{key} must be a string")
     return result
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def lenient_text(value: Any, *, limit: int) -> str:
+    """Client-written free text (analytics): control characters dropped, cut to `limit`.
+
+    Never raises: a value the client shaped badly must not abort what reads it.
+    """
+    if isinstance(value, bool):
+        value = "true" if value else "false"
+    if not isinstance(value, (str, int, float)):
+        return ""
+    return _CONTROL.sub("", str(value)[: limit * 4]).strip()[:limit]
+
+
+def email_verified_in(attributes: Mapping[str, str]) -> bool:
+    """Cognito's own `email_verified`: "true" once the user entered the code it mailed there."""
+    return attributes.get("email_verified", "").lower() == "true"
+
+
+def federated_in(attributes: Mapping[str, str]) -> bool:
+    """A user of an identity provider, whose `email_verified` is the provider's mapping and
+    proves nothing about the mailbox (issue 13, item 1)."""
+    return bool(attributes.get("identities")) or attributes.get("cognito:user_status") == "EXTERNAL_PROVIDER"
 
 
 def _string(value: Any, where: str, *, default: str = "") -> str:
@@ -101,6 +128,25 @@ class CognitoEvent:
     @property
     def email(self) -> str:
         return self.user_attributes.get("email", "")
+
+    @property
+    def email_verified(self) -> bool:
+        return email_verified_in(self.user_attributes)
+
+    @property
+    def federated(self) -> bool:
+        return federated_in(self.user_attributes)
+
+    def client_metadata_lenient(self, *keys: str, limit: int) -> str:
+        """The first non-blank clientMetadata value among `keys`, read with lenient_text."""
+        metadata = self.request.get("clientMetadata")
+        if not isinstance(metadata, Mapping):
+            return ""
+        for key in keys:
+            value = lenient_text(metadata.get(key), limit=limit)
+            if value:
+                return value
+        return ""
 
     def client_metadata_value(self, *keys: str) -> str:
         """The first non-blank clientMetadata value among `keys` (clients spell keys differently)."""

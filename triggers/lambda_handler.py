@@ -194,6 +194,15 @@ def invoke(event: Any, context: Any = None, *, families: frozenset[str] | None =
     except (MalformedEvent, UnknownTrigger) as error:
         level = logging.WARNING
         line.update(outcome="invalid", reason=type(error).__name__, detail=scrub(error.detail))
+        if (
+            isinstance(error, MalformedEvent)
+            and parsed is not None
+            and parsed.family in ANSWER_DESPITE_ERRORS
+        ):
+            # The user is confirmed already: a bad shape is answered like any other error
+            # here, and the first sign-in onboards them (issue 13, item 2).
+            line["answered"] = True
+            return parsed.respond()
         raise
     except TriggerError as error:
         level = logging.ERROR

@@ -39,11 +39,15 @@ def handle(event: CognitoEvent) -> dict[str, Any]:
             user_pool_id=event.user_pool_id,
             given_name=attributes.get("given_name", ""),
             family_name=attributes.get("family_name", ""),
-            invitation_code=event.client_metadata_value(*INVITATION_CODE_KEYS),
+            email_verified=event.email_verified,
+            federated=event.federated,
+            # clientMetadata is the client's: read leniently, so a NUL or a number there can
+            # never stop onboarding (issue 13, item 2). A code is only letters and digits.
+            invitation_code=event.client_metadata_lenient(*INVITATION_CODE_KEYS, limit=64),
             # Analytics only: never a source of company, role or permission.
-            source=event.client_metadata_value("source", "utm_source"),
-            campaign=event.client_metadata_value("campaign", "utm_campaign"),
-            referrer=event.client_metadata_value("referrer", "utm_referrer"),
+            source=event.client_metadata_lenient("source", "utm_source", limit=100),
+            campaign=event.client_metadata_lenient("campaign", "utm_campaign", limit=100),
+            referrer=event.client_metadata_lenient("referrer", "utm_referrer", limit=500),
         )
     return event.respond()
 

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("tenants", "0003_search_trigram_indexes"),
+        ("tenants", "0007_old_writers_keep_memberships"),
     ]
 
     operations = [

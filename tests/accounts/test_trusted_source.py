@@ -78,7 +78,7 @@ def test_an_unsigned_address_is_ignored_and_the_per_email_limit_applies(open_pol
 
     error = refused(make_event(SIGN_UP, email="bob@acme.com", metadata={"ipAddress": f"198.51.100.{3}"}))
 
-    assert error.public_message == "Too many sign-ups from your network. Please try again later."
+    assert error.public_message == "Too many sign-ups from your network. Please try again later"
     assert SignupRefusal.objects.get().reason == "rate_limited"
     assert set(RateLimitCounter.objects.values_list("scope", "count")) == {
         ("signup_email", 3),

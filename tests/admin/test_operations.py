@@ -158,9 +158,9 @@ def test_try_a_pre_sign_up_without_a_code_shows_the_refusal_and_records_nothing(
 
     result, page = try_event(administrator_client, event)
 
-    assert (result.outcome, result.message) == ("rejected", "An invitation code is required to sign up.")
+    assert (result.outcome, result.message) == ("rejected", "An invitation code is required to sign up")
     assert result.detail == "reason: invitation_required."
-    assert "the user would see “An invitation code is required to sign up.”" in page
+    assert "the user would see “An invitation code is required to sign up”" in page
     assert "Detail for staff: reason: invitation_required." in page
     # The refusal was recorded inside the try, then rolled back with it.
     assert SignupRefusal.objects.count() == 0

@@ -99,3 +99,12 @@ def test_the_trigger_and_admin_functions_resume_from_a_snapstart_snapshot() -> N
     assert resources["TriggerInvokePermission"]["Properties"]["FunctionName"] == {
         "Ref": "TriggerFunction.Alias"
     }
+
+
+def test_a_changed_email_stays_pending_until_verified() -> None:
+    # Without this, UpdateUserAttributes replaces email at once and sets email_verified
+    # false; with it, the old verified address stays until the code sent to the new one is
+    # entered (issue 13, item 2).
+    pool = _template()["Resources"]["UserPool"]["Properties"]
+
+    assert pool["UserAttributeUpdateSettings"] == {"AttributesRequireVerificationBeforeUpdate": ["email"]}

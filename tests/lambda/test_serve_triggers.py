@@ -88,7 +88,7 @@ def test_the_dispatcher_fails_closed_on_an_unknown_trigger_with_a_user_safe_mess
 
     assert response["FunctionError"] == "Unhandled"
     assert json.loads(response["Payload"].read()) == {
-        "errorMessage": "This sign-in step is not supported.",
+        "errorMessage": "This sign-in step is not supported",
         "errorType": "UnknownTrigger",
         "stackTrace": [],
     }

@@ -23,6 +23,8 @@ FORBIDDEN = (
     "backoffice.otp",
     "whitenoise",
     "mangum",
+    # Only a pre sign-up with an employee-ID pattern set matches with it (accounts.sign_up).
+    "re2",
 )
 
 PROBE = """

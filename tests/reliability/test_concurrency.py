@@ -40,7 +40,7 @@ def no_per_email_limit(settings):
     settings.SIGNUPS_PER_EMAIL_PER_HOUR = 0
 
 
-USED = "This invitation has already been used."
+USED = "This invitation has already been used"
 
 
 def sign_up(*, user_name: str, email: str, code: str = "", ip: str = "") -> dict[str, Any]:
@@ -251,7 +251,7 @@ def test_sign_ups_per_address_hold_under_concurrency(open_policy, settings):
 
     assert unexpected(results) == []
     assert sum(isinstance(r, dict) for r in results) == 3
-    assert rejections(results) == ["Too many sign-ups from your network. Please try again later."] * 7
+    assert rejections(results) == ["Too many sign-ups from your network. Please try again later"] * 7
 
 
 def _create_challenge(user_name: str, sub: str, email: str) -> dict[str, Any]:
@@ -275,7 +275,7 @@ def test_passwordless_code_sends_hold_their_limit_under_concurrency(db, aws, set
 
     assert unexpected(results) == []
     assert sum(isinstance(r, dict) for r in results) == 5
-    assert rejections(results) == ["Too many sign-in codes requested. Please wait a few minutes."] * 7
+    assert rejections(results) == ["Too many sign-in codes requested. Please wait a few minutes"] * 7
     assert LoginCode.objects.count() == 5
     sent = aws.ses_messages()
     assert len(sent) == 5
@@ -330,7 +330,7 @@ def test_migration_password_attempts_hold_their_limit_under_concurrency(db, sett
     results = run_concurrently(12, attempt)
 
     assert unexpected(results) == []
-    assert sorted(rejections(results)) == ["Bad password"] * 5 + ["Too many attempts. Try again later."] * 7
+    assert sorted(rejections(results)) == ["Bad password"] * 5 + ["Too many attempts. Try again later"] * 7
     right = make_event("UserMigration_Authentication", email=None, user_name=EMAIL)
     right["request"] = {"password": password, "validationData": {}}
     with pytest.raises(Rejection, match="Too many attempts"):

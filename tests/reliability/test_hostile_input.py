@@ -417,9 +417,10 @@ def test_very_long_names_are_cut_not_fatal(aws, django_capture_on_commit_callbac
     assert (len(profile.given_name), len(profile.family_name)) == (100, 100)
     (message,) = aws.ses_messages()
     assert len(message.subject) <= 200
-    # Over Cognito's 2048 characters an attribute is not Cognito's: refused as malformed.
-    with pytest.raises(TriggerError, match="Invalid request"):
-        _confirm("longer@example.org", given_name="G" * 2049)
+    # Over Cognito's 2048 characters an attribute is not Cognito's: malformed, and answered
+    # without onboarding (the user is confirmed already; the first sign-in onboards them).
+    assert _confirm("longer@example.org", given_name="G" * 2049)["response"] == {}
+    assert UserProfile.objects.count() == 1
 
 
 def test_a_custom_message_escapes_names_and_keeps_cognitos_placeholder():

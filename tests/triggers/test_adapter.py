@@ -48,7 +48,7 @@ def as_json(record):
 def test_an_unknown_family_fails_closed(db, source):
     with pytest.raises(UnknownTrigger) as caught:
         handler(make_event(source), None)
-    assert str(caught.value) == "This sign-in step is not supported."
+    assert str(caught.value) == "This sign-in step is not supported"
     assert SignupRefusal.objects.count() == 0
 
 
@@ -128,15 +128,15 @@ MALFORMED = {
 def test_a_malformed_event_gets_our_error_never_a_key_or_type_error(open_policy, event):
     with pytest.raises(MalformedEvent) as caught:
         handler(event, None)
-    assert str(caught.value) == "Invalid request."
+    assert str(caught.value) == "Invalid request"
     assert SignupRefusal.objects.count() == 0
 
 
-def test_malformed_attributes_in_post_confirmation_are_refused_not_onboarded(open_policy):
+def test_malformed_attributes_in_post_confirmation_are_answered_not_onboarded(open_policy):
+    # The user is confirmed already: the answer cannot stop them, the first sign-in onboards.
     event = make_event(CONFIRM)
     event["request"]["userAttributes"]["email"] = ["a@acme.com", "b@acme.com"]
-    with pytest.raises(MalformedEvent):
-        handler(event, None)
+    assert handler(event, None)["response"] == {}
     assert UserProfile.objects.count() == 0
 
 
@@ -167,7 +167,7 @@ def test_a_rejection_is_user_safe_and_recorded_with_its_internal_reason(policy, 
         handler(event, None)
 
     # Cognito shows str(exception): "PreSignUp failed with error <message>."
-    assert str(caught.value) == "This invitation code is not valid."
+    assert str(caught.value) == "This invitation code is not valid"
     refusal = SignupRefusal.objects.get()
     assert (refusal.reason, refusal.email, refusal.trigger_source) == (
         "invitation_unknown",
@@ -186,7 +186,7 @@ def test_an_unexpected_error_becomes_a_generic_temporary_failure(policy, caplog)
     with pytest.raises(TemporaryFailure) as caught:
         handler(make_event(SIGN_UP, email="bob@example.org", attributes={"custom:employeeId": "E1"}), None)
 
-    assert str(caught.value) == "Sign-in is temporarily unavailable. Please try again."
+    assert str(caught.value) == "Sign-in is temporarily unavailable. Please try again"
     assert SignupRefusal.objects.count() == 0
     (line,) = invocation_lines(caplog)
     assert line.levelname == "ERROR"
@@ -229,7 +229,13 @@ def test_with_the_database_down_post_confirmation_still_answers_and_sign_up_fail
     assert sign_up_line.outcome == "error"
     assert UserProfile.objects.count() == 0
     # The first sign-in runs the same onboarding (other triggers call it when no profile exists).
-    profile_onboard(sub="s-down", username="alice", email="alice@acme.com", user_pool_id="us-east-1_TESTPOOL")
+    profile_onboard(
+        email_verified=True,
+        sub="s-down",
+        username="alice",
+        email="alice@acme.com",
+        user_pool_id="us-east-1_TESTPOOL",
+    )
     assert UserProfile.objects.get().username == "alice"
 
 

@@ -188,7 +188,7 @@ def test_codes_per_user_are_rate_limited_in_postgres(send: Any, aws: Any, settin
     with pytest.raises(Rejection) as refused:
         send([])
 
-    assert refused.value.public_message == "Too many sign-in codes requested. Please wait a few minutes."
+    assert refused.value.public_message == "Too many sign-in codes requested. Please wait a few minutes"
     assert refused.value.reason == "rate_limited"
     assert LoginCode.objects.count() == 2
     assert SideEffect.objects.count() == 2

@@ -76,8 +76,8 @@ def test_an_active_member_signs_in_with_one_query(acme, roles, django_assert_num
 @pytest.mark.parametrize(
     ("who", "reason", "message"),
     [
-        ("user", "user_suspended", "Your account is suspended. Contact your administrator."),
-        ("company", "company_suspended", "Your company's account is suspended. Contact your administrator."),
+        ("user", "user_suspended", "Your account is suspended. Contact your administrator"),
+        ("company", "company_suspended", "Your company's account is suspended. Contact your administrator"),
     ],
 )
 def test_suspended_users_and_companies_are_refused_with_a_clear_message(who, reason, message, acme, roles):
@@ -161,7 +161,7 @@ def test_an_address_outside_the_allowlist_or_missing_is_refused(allowlist, ip, a
     with pytest.raises(Rejection) as refused:
         handler(pre_auth(ip=ip), None)
 
-    assert str(refused.value) == "Your company does not allow sign-in from this network."
+    assert str(refused.value) == "Your company does not allow sign-in from this network"
     assert refused.value.reason == "ip_not_allowed"
     assert SignupRefusal.objects.get().reason == "ip_not_allowed"
     assert ActivityEvent.objects.count() == 0
@@ -297,7 +297,7 @@ def test_onboarded_at_first_sign_in_the_token_has_the_claims_at_once(acme, roles
     token_event["request"]["userAttributes"]["sub"] = POST_AUTH_SUB
     before = handler(copy.deepcopy(token_event), None)["response"]["claimsOverrideDetails"]
 
-    handler(post_auth(), None)
+    handler(post_auth_with(email="post-auth@mail.com", verified="true"), None)
     after = handler(copy.deepcopy(token_event), None)["response"]["claimsOverrideDetails"]
 
     assert "custom:companyId" not in before["claimsToAddOrOverride"]
@@ -347,3 +347,62 @@ def test_published_post_authentication_events_without_a_sub_pass_and_write_nothi
     assert answer["response"] == {}
     assert UserProfile.objects.count() == 0
     assert ActivityEvent.objects.count() == 0
+
+
+# --- Only a proved email moves a profile or leads to a company (issue 13, items 1 to 3) --------
+
+
+def post_auth_with(*, email: str, verified: str | None, **attributes: str) -> dict[str, Any]:
+    event = post_auth()
+    event["request"]["userAttributes"]["email"] = email
+    if verified is not None:
+        event["request"]["userAttributes"]["email_verified"] = verified
+    event["request"]["userAttributes"].update(attributes)
+    return event
+
+
+def test_an_unverified_email_changed_to_an_invitees_takes_no_invitation_at_sign_in(acme, roles, invite):
+    # The user's post confirmation never onboarded them; they set the invitee's address
+    # (unverified) and sign in.
+    invite(acme, "ceo@acme.com", role="ADMIN")
+
+    handler(post_auth_with(email="ceo@acme.com", verified="false"), None)
+
+    profile = UserProfile.objects.get(cognito_sub=POST_AUTH_SUB)
+    assert (profile.company, profile.role) == (None, None)
+    from invites.models import Invitation
+
+    assert Invitation.objects.get().accepted_at is None
+
+
+def test_a_domain_join_waits_for_the_verified_email_and_happens_at_the_next_sign_in(acme, roles):
+    from tenants.models import CompanyDomain
+
+    CompanyDomain.objects.create(company=acme, domain="mail.com", allow_join=True, auto_confirm=True)
+
+    handler(post_auth_with(email="post-auth@mail.com", verified="false"), None)
+    assert UserProfile.objects.get().company is None
+
+    handler(post_auth_with(email="post-auth@mail.com", verified="true"), None)
+
+    profile = UserProfile.objects.get()
+    assert (profile.company, profile.role, profile.login_count) == (acme, roles["USER"], 2)
+
+
+def test_the_profile_follows_a_verified_email_and_new_names(acme, roles):
+    member(POST_AUTH_SUB, email="old@mail.com", company=acme, role=roles["USER"], given_name="Al")
+
+    handler(post_auth_with(email="New@Mail.com", verified="true", given_name="Alice", family_name="Ex"), None)
+
+    profile = UserProfile.objects.get()
+    assert (profile.email, profile.given_name, profile.family_name) == ("new@mail.com", "Alice", "Ex")
+    assert (profile.company, profile.role) == (acme, roles["USER"])
+
+
+@pytest.mark.parametrize("verified", ["false", None])
+def test_an_unverified_email_change_never_moves_the_profile(acme, roles, verified):
+    member(POST_AUTH_SUB, email="old@mail.com", company=acme, role=roles["USER"])
+
+    handler(post_auth_with(email="ceo@acme.com", verified=verified), None)
+
+    assert UserProfile.objects.get().email == "old@mail.com"

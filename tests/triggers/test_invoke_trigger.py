@@ -47,7 +47,7 @@ def test_prints_the_error_type_and_user_message_and_exits_1(policy, tmp_path):
     code, out, err = run(str(path))
 
     assert (code, out) == (1, "")
-    assert err.strip() == "Rejection: An invitation code is required to sign up."
+    assert err.strip() == "Rejection: An invitation code is required to sign up"
 
 
 def test_a_file_that_is_not_json_is_a_malformed_event(db, tmp_path):
@@ -55,7 +55,7 @@ def test_a_file_that_is_not_json_is_a_malformed_event(db, tmp_path):
     path.write_text("{not json")
     code, _, err = run(str(path))
     assert code == 1
-    assert err.startswith("MalformedEvent: Invalid request.")
+    assert err.startswith("MalformedEvent: Invalid request\n")
 
 
 def test_a_missing_file_is_reported(db, tmp_path):
@@ -67,7 +67,7 @@ def test_a_missing_file_is_reported(db, tmp_path):
 def test_an_unknown_trigger_is_reported(db, tmp_path):
     path = tmp_path / "event.json"
     path.write_text(json.dumps(make_event("CustomEmailSender_SignUp")))
-    assert run(str(path))[0::2] == (1, "UnknownTrigger: This sign-in step is not supported.\n")
+    assert run(str(path))[0::2] == (1, "UnknownTrigger: This sign-in step is not supported\n")
 
 
 def test_reads_a_file_with_a_byte_order_mark(open_policy, tmp_path):

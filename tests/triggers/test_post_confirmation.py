@@ -485,8 +485,12 @@ def test_no_crm_webhook_without_a_url(open_policy, settings):
 @pytestmark_db
 def test_onboarding_is_idempotent_on_the_sub(acme, invite, open_policy):
     invite(acme)
-    first = profile_onboard(sub="s-1", username="alice", email="alice@acme.com", user_pool_id="p")
-    again = profile_onboard(sub="s-1", username="alice", email="other@acme.com", user_pool_id="p")
+    first = profile_onboard(
+        email_verified=True, sub="s-1", username="alice", email="alice@acme.com", user_pool_id="p"
+    )
+    again = profile_onboard(
+        email_verified=True, sub="s-1", username="alice", email="other@acme.com", user_pool_id="p"
+    )
     assert first.pk == again.pk
     assert again.email == "alice@acme.com"
     assert SideEffect.objects.count() == 2
@@ -495,7 +499,9 @@ def test_onboarding_is_idempotent_on_the_sub(acme, invite, open_policy):
 @pytestmark_db
 def test_onboarding_needs_a_sub():
     with pytest.raises(ValueError, match="sub"):
-        profile_onboard(sub="", username="alice", email="alice@acme.com", user_pool_id="p")
+        profile_onboard(
+            email_verified=True, sub="", username="alice", email="alice@acme.com", user_pool_id="p"
+        )
 
 
 @pytestmark_db
@@ -503,7 +509,138 @@ def test_an_admin_created_user_is_onboarded_into_the_bound_invitation_at_first_s
     issued = invite(acme, "bob@acme.com", role="ADMIN")
     invoke(make_event("PreSignUp_AdminCreateUser", email="bob@acme.com", user_name="bob"))
     # Cognito sends no post confirmation for AdminCreateUser; the first sign-in runs this:
-    profile = profile_onboard(sub="sub-bob", username="bob", email="bob@acme.com", user_pool_id="p")
+    profile = profile_onboard(
+        email_verified=True, sub="sub-bob", username="bob", email="bob@acme.com", user_pool_id="p"
+    )
 
     assert (profile.company, profile.role.key) == (acme, "ADMIN")
     assert Invitation.objects.get(pk=issued.invitation.pk).accepted_by == profile
+
+
+# --- Only a proved email leads to a company (issue 13, items 1, 2 and 15) -----------------------
+
+
+def unverified_confirm_event(**kwargs):
+    """A confirmation whose email Cognito has not verified (auto-confirmed by a domain rule)."""
+    event = confirm_event(**kwargs)
+    event["request"]["userAttributes"]["email_verified"] = "false"
+    return event
+
+
+def federated_confirm_event(**kwargs):
+    kwargs.setdefault("user_name", "acmeidp_alice")
+    event = confirm_event(**kwargs)
+    event["request"]["userAttributes"]["cognito:user_status"] = "EXTERNAL_PROVIDER"
+    event["request"]["userAttributes"]["identities"] = json.dumps(
+        [{"userId": "alice", "providerName": "AcmeIdP", "providerType": "SAML", "primary": "true"}]
+    )
+    return event
+
+
+@pytestmark_db
+def test_an_unverified_email_joins_no_company_by_domain(acme, roles, open_policy):
+    CompanyDomain.objects.create(company=acme, domain="acme.com", allow_join=True, auto_confirm=True)
+
+    answer = invoke(unverified_confirm_event())
+
+    assert answer["response"] == {}
+    profile = UserProfile.objects.get()
+    assert (profile.email, profile.company, profile.role) == ("alice@acme.com", None, None)
+    assert Workspace.objects.get().kind == "personal"
+    assert not SideEffect.objects.filter(kind=SideEffectKind.COGNITO_ADD_TO_GROUP).exists()
+
+
+@pytestmark_db
+def test_an_unverified_email_accepts_no_pending_invitation_and_migrates_no_legacy_user(
+    acme, roles, invite, open_policy
+):
+    invite(acme, "alice@acme.com", role="ADMIN")
+    LegacyUser.objects.create(
+        email="bob@acme.com", password_hash="md5$x$y", company=acme, role=roles["ADMIN"]
+    )
+
+    invoke(unverified_confirm_event())
+    invoke(unverified_confirm_event(email="bob@acme.com", sub="sub-bob", user_name="bob"))
+
+    assert list(UserProfile.objects.order_by("username").values_list("username", "company", "role")) == [
+        ("alice", None, None),
+        ("bob", None, None),
+    ]
+    assert Invitation.objects.get().accepted_at is None
+    assert LegacyUser.objects.get().migrated_at is None
+
+
+@pytestmark_db
+def test_a_federated_email_joins_no_company_by_domain_even_when_marked_verified(acme, roles, open_policy):
+    CompanyDomain.objects.create(company=acme, domain="acme.com", allow_join=True)
+
+    invoke(federated_confirm_event())
+
+    profile = UserProfile.objects.get()
+    assert (profile.username, profile.company, profile.role) == ("acmeidp_alice", None, None)
+
+
+@pytestmark_db
+def test_a_code_at_confirmation_proves_the_address_it_was_sent_to(acme, invite, open_policy):
+    issued = invite(acme, "alice@acme.com", role="ADMIN")
+
+    invoke(unverified_confirm_event(metadata={"invitationCode": issued.code}))
+
+    profile = UserProfile.objects.get()
+    assert (profile.company, profile.role.key) == (acme, "ADMIN")
+    assert Invitation.objects.get().accepted_by == profile
+
+
+@pytestmark_db
+def test_a_nul_in_an_analytics_field_is_cleaned_and_onboarding_still_runs(acme, invite, policy):
+    issued = invite(acme, role="ADMIN")
+    sign_up_with_code(issued.code)
+
+    answer = invoke(
+        confirm_event(metadata={"source": "news\x00letter\x1b", "campaign": "x" * 3000, "referrer": 7})
+    )
+
+    assert answer["response"] == {}
+    profile = UserProfile.objects.get()
+    assert (profile.role.key, profile.signup_source, profile.signup_referrer) == ("ADMIN", "newsletter", "7")
+    assert profile.signup_campaign == "x" * 100
+
+
+@pytestmark_db
+def test_a_malformed_confirmation_is_answered_like_any_other_post_confirmation_error(open_policy, caplog):
+    event = confirm_event(attributes={"given_name": "Al\x00ice"})
+
+    with caplog.at_level("WARNING", logger="gatehouse.triggers"):
+        answer = invoke(event)
+
+    assert answer["response"] == {}
+    line = next(r for r in caplog.records if r.getMessage() == "trigger invocation")
+    assert (line.outcome, line.reason, line.answered) == ("invalid", "MalformedEvent", True)
+    assert UserProfile.objects.count() == 0
+
+
+@pytestmark_db
+def test_an_invitation_revoked_between_sign_up_and_confirmation_is_recorded(acme, invite, policy):
+    from invites.services import invitation_revoke
+
+    issued = invite(acme)
+    sign_up_with_code(issued.code)
+    invitation_revoke(invitation=issued.invitation)
+
+    answer = invoke(confirm_event())
+
+    assert answer["response"] == {}
+    profile = UserProfile.objects.get()
+    assert (profile.company, profile.role) == (None, None)
+    refusal = SignupRefusal.objects.get()
+    assert (refusal.reason, refusal.invitation, refusal.company, refusal.trigger_source) == (
+        "invitation_revoked",
+        issued.invitation,
+        acme,
+        "onboarding",
+    )
+    assert refusal.email == "alice@acme.com"
+    assert refusal.detail == (
+        "The invitation reserved for this user at sign-up was revoked before the confirmation; "
+        "the user was onboarded without a company."
+    )

@@ -111,7 +111,7 @@ def test_version_1_answers_claims_override_details_from_gatehouse_records(acme, 
     assert answer["response"] == {
         "claimsOverrideDetails": {
             "claimsToAddOrOverride": admin_claims(acme),
-            "claimsToSuppress": [],
+            "claimsToSuppress": ["custom:companies"],
             "groupOverrideDetails": {"groupsToOverride": ["ADMIN"]},
         }
     }
@@ -143,7 +143,10 @@ def test_version_2_answers_both_tokens_scopes_and_groups(name, acme, roles, flag
     # The sample response in the published event is replaced, not merged.
     assert answer["response"] == {
         "claimsAndScopeOverrideDetails": {
-            "idTokenGeneration": {"claimsToAddOrOverride": admin_claims(acme), "claimsToSuppress": []},
+            "idTokenGeneration": {
+                "claimsToAddOrOverride": admin_claims(acme),
+                "claimsToSuppress": ["custom:companies"],
+            },
             "accessTokenGeneration": {
                 "claimsToAddOrOverride": admin_claims(acme),
                 "scopesToAdd": ["profile:read", "users:invite"],
@@ -275,7 +278,7 @@ def test_a_user_without_a_company_gets_default_flags_and_no_company_claims(roles
             "custom:theme": "dark",
             "custom:language": "de",
         },
-        "claimsToSuppress": ["custom:companyId", "custom:companyName", "custom:role"],
+        "claimsToSuppress": ["custom:companyId", "custom:companyName", "custom:role", "custom:companies"],
         "groupOverrideDetails": {"groupsToOverride": []},
     }
 
@@ -332,7 +335,7 @@ def test_suspension_removes_every_elevated_claim_and_group(who, acme, roles, fla
     assert details == {
         "idTokenGeneration": {
             "claimsToAddOrOverride": kept,
-            "claimsToSuppress": ["custom:role", "custom:permissions", "custom:features"],
+            "claimsToSuppress": ["custom:role", "custom:permissions", "custom:features", "custom:companies"],
         },
         "accessTokenGeneration": {"claimsToAddOrOverride": kept, "scopesToAdd": []},
         "groupOverrideDetails": {"groupsToOverride": []},
@@ -413,7 +416,8 @@ def test_over_budget_features_go_first_with_a_warning_and_no_personal_data(
     id_token = details["idTokenGeneration"]
     expected = {k: v for k, v in admin_claims(acme).items() if k != "custom:features"}
     assert id_token["claimsToAddOrOverride"] == expected
-    assert id_token["claimsToSuppress"] == ["custom:features"]
+    # custom:companies is absent (a one-company member), so it is suppressed with the trimmed one.
+    assert id_token["claimsToSuppress"] == ["custom:features", "custom:companies"]
     assert details["accessTokenGeneration"]["scopesToAdd"] == ["profile:read", "users:invite"]
     [record] = [r for r in caplog.records if r.name == "gatehouse.triggers.claims"]
     assert record.levelno == logging.WARNING

@@ -176,7 +176,7 @@ def test_attempts_per_user_are_limited(settings: Any) -> None:
     with pytest.raises(Rejection) as refused:
         handler(migration_event("UserMigration_Authentication"), None)
 
-    assert refused.value.public_message == "Too many attempts. Try again later."
+    assert refused.value.public_message == "Too many attempts. Try again later"
     assert refused.value.reason == "rate_limited"
     # Another user is not affected.
     import_legacy(legacy_hashes()["pbkdf2_sha256"], email="bob@acme.com")
