@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("tenants", "0007_old_writers_keep_memberships"),
+        ("tenants", "0008_domain_rules_need_a_verified_email"),
     ]
 
     operations = [
