@@ -311,12 +311,14 @@ def _onboard_side_effects(*, profile: UserProfile, user_pool_id: str) -> None:
             kind=SideEffectKind.CRM_WEBHOOK,
             payload={
                 "url": settings.CRM_WEBHOOK_URL,
+                # What a CRM needs to record a sign-up and attribute it: who (the sub, and the
+                # email as its contact key), where and as what, and the campaign. Names and
+                # anything else about the person stay in Gatehouse.
                 "body": {
                     "event": "user.signed_up",
+                    "delivery_id": f"onboard:crm:{sub}",
                     "sub": sub,
                     "email": profile.email,
-                    "given_name": profile.given_name,
-                    "family_name": profile.family_name,
                     "company": company.slug if company is not None else None,
                     "role": role.key if role is not None else None,
                     "source": profile.signup_source,

@@ -197,7 +197,8 @@ def login_code_issue(
             code_hash=_code_hash(challenge_id, code),
             expires_at=expires_at,
         )
-        # The outbox scrubs the body once SES has it; until then the row holds the code.
+        # The outbox seals the body, drops it once SES has it, and drops it unsent when the
+        # code expires: no staff member can read a live code from the row.
         email_queue_rendered(
             key=f"login_code:{challenge_id}",
             rendered=rendered,
@@ -205,6 +206,7 @@ def login_code_issue(
             to=email,
             company=recipient.company,
             profile=recipient.profile,
+            expires_at=expires_at,
         )
     return IssuedLoginCode(str(challenge_id), mask_email(email), length, expires_at, reused=False)
 

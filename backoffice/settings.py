@@ -4,6 +4,8 @@ Safe by default: DEBUG is off unless asked for, and a production run
 without SECRET_KEY refuses to start. See .env.example for every variable.
 """
 
+import base64
+import hashlib
 from pathlib import Path
 
 import environ
@@ -41,6 +43,8 @@ if not SECRET_KEY:
             "or set GATEHOUSE_ENV=development for a local run."
         )
     SECRET_KEY = "insecure-development-key-never-use-in-production"  # noqa: S105
+# Rotation: the previous key(s), still accepted for signatures (docs/security.md, "Secrets").
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 
 # `check --deploy` only warns about these (security.W018, W009), and nothing runs it on a
 # Lambda cold start: in production they stop the process instead. The key rules are Django's
@@ -267,6 +271,42 @@ SES_CONFIGURATION_SET = env.str("SES_CONFIGURATION_SET", default="")
 APP_URL = env.str("APP_URL", default="http://127.0.0.1:8000")
 CRM_WEBHOOK_URL = env.str("CRM_WEBHOOK_URL", default="")
 CRM_WEBHOOK_SECRET = env.str("CRM_WEBHOOK_SECRET", default="")
+if CRM_WEBHOOK_URL and not CRM_WEBHOOK_SECRET:
+    # An empty key makes a signature anyone can compute: the receiver could not tell us apart.
+    raise ImproperlyConfigured(
+        "CRM_WEBHOOK_URL is set but CRM_WEBHOOK_SECRET is empty: Gatehouse refuses to post "
+        "unsigned webhooks. Set CRM_WEBHOOK_SECRET to a long random string shared with the "
+        "receiver, or unset CRM_WEBHOOK_URL."
+    )
+
+# Fernet keys that encrypt email bodies waiting in the outbox (docs/security.md, "Secrets").
+# Comma-separated: the first encrypts, every one decrypts, so a new key goes first and the
+# old one stays until the rows it sealed are sent or scrubbed.
+OUTBOX_ENCRYPTION_KEYS = env.list("OUTBOX_ENCRYPTION_KEYS", default=[])
+if not OUTBOX_ENCRYPTION_KEYS:
+    if PRODUCTION:
+        raise ImproperlyConfigured(
+            "OUTBOX_ENCRYPTION_KEYS is not set. Gatehouse refuses to start in production without "
+            "it: pending emails (sign-in and invitation codes) are encrypted with it. Set it to "
+            "a Fernet key (`python -c 'from cryptography.fernet import Fernet; "
+            "print(Fernet.generate_key().decode())'`)."
+        )
+    # Development and tests: a key derived from SECRET_KEY, so `make run` works unconfigured.
+    OUTBOX_ENCRYPTION_KEYS = [
+        base64.urlsafe_b64encode(hashlib.sha256(b"gatehouse-outbox:" + SECRET_KEY.encode()).digest()).decode()
+    ]
+for _key in OUTBOX_ENCRYPTION_KEYS:
+    # Checked here without importing cryptography (the trigger path stays lean): a Fernet
+    # key is 32 bytes in URL-safe base64.
+    try:
+        _raw = base64.urlsafe_b64decode(_key.encode())
+    except (ValueError, TypeError):
+        _raw = b""
+    if len(_raw) != 32:
+        raise ImproperlyConfigured(
+            "OUTBOX_ENCRYPTION_KEYS holds a value that is not a Fernet key (32 bytes, URL-safe "
+            "base64); the value is not shown."
+        )
 
 # Outbound calls made while Cognito waits: each must end well inside its 5 s.
 SIDE_EFFECT_TIMEOUT_SECONDS = env.float("SIDE_EFFECT_TIMEOUT_SECONDS", default=1.0)

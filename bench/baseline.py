@@ -358,6 +358,25 @@ def _default_template(key: str, part: str) -> str:
     return _template_cache[name]
 
 
+def _seal(content: dict[str, str]) -> str:
+    """Encrypt an email's subject and bodies as Gatehouse does (outbox/crypto.py): same cost."""
+    from cryptography.fernet import Fernet
+
+    keys = os.environ.get("OUTBOX_ENCRYPTION_KEYS", "")
+    if not keys:
+        import base64
+
+        secret = os.environ.get("SECRET_KEY", "insecure-development-key-never-use-in-production")
+        keys = base64.urlsafe_b64encode(
+            hashlib.sha256(b"gatehouse-outbox:" + secret.encode()).digest()
+        ).decode()
+    return (
+        Fernet(keys.split(",")[0].encode())
+        .encrypt(json.dumps(content, separators=(",", ":")).encode())
+        .decode()
+    )
+
+
 def _enqueue(cur: psycopg.Cursor, *, key: str, kind: str, payload: dict[str, Any], profile_id: int) -> None:
     """The outbox row and its task row (django-tasks-db's table), as outbox.services writes them."""
     row = cur.execute(
@@ -502,9 +521,13 @@ def post_confirmation(conn: psycopg.Connection, event: dict[str, Any]) -> dict[s
                 payload={
                     "to": email,
                     "from": os.environ.get("SES_SENDER", "Gatehouse <no-reply@example.com>"),
-                    "subject": render(subject, context, escape=False).strip(),
-                    "html": render(html_body, context, escape=True),
-                    "text": render(text_body, context, escape=False),
+                    "sealed": _seal(
+                        {
+                            "subject": render(subject, context, escape=False).strip(),
+                            "html": render(html_body, context, escape=True),
+                            "text": render(text_body, context, escape=False),
+                        }
+                    ),
                     "template": "welcome",
                     "origin": "company" if rows else "default",
                 },
@@ -624,9 +647,13 @@ def create_auth_challenge(conn: psycopg.Connection, event: dict[str, Any]) -> di
             payload={
                 "to": email,
                 "from": os.environ.get("SES_SENDER", "Gatehouse <no-reply@example.com>"),
-                "subject": render(subject, context, escape=False).strip(),
-                "html": html_out,
-                "text": text_out,
+                "sealed": _seal(
+                    {
+                        "subject": render(subject, context, escape=False).strip(),
+                        "html": html_out,
+                        "text": text_out,
+                    }
+                ),
                 "template": "login_code",
                 "origin": origin,
             },

@@ -183,6 +183,7 @@ def invitation_email_enqueue(*, invitation: Invitation, code: str) -> None:
             "invitation_code": code,
             "expires_at": f"{invitation.expires_at:%Y-%m-%d %H:%M} UTC",
         },
+        expires_at=invitation.expires_at,
     )
 
 

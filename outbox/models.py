@@ -19,6 +19,10 @@ class SideEffectKind(models.TextChoices):
 
 class SideEffectStatus(models.TextChoices):
     PENDING = "pending", "Pending"
+    # Claimed and committed before the call: if it is still here afterwards, the call may
+    # have reached the service (a crash, or the commit after it failed). Never retried
+    # automatically; staff decide (the admin shows it as "maybe sent").
+    IN_FLIGHT = "in_flight", "In flight (maybe sent)"
     DONE = "done", "Done"
     FAILED = "failed", "Failed (gave up)"
 
@@ -29,8 +33,13 @@ class SideEffectQuerySet(models.QuerySet["SideEffect"]):
 
     def failing(self) -> SideEffectQuerySet:
         return self.filter(
-            Q(status=SideEffectStatus.FAILED) | Q(status=SideEffectStatus.PENDING, attempts__gt=0)
+            Q(status__in=[SideEffectStatus.FAILED, SideEffectStatus.IN_FLIGHT])
+            | Q(status=SideEffectStatus.PENDING, attempts__gt=0)
         )
+
+    def expired(self) -> SideEffectQuerySet:
+        """Waiting effects whose content is worthless now (a sign-in or invitation code expired)."""
+        return self.filter(status=SideEffectStatus.PENDING, expires_at__lte=Now())
 
 
 class SideEffect(models.Model):
@@ -49,6 +58,12 @@ class SideEffect(models.Model):
     subject = models.CharField(max_length=64, blank=True, default="", db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     done_at = models.DateTimeField(null=True, blank=True)
+    # When the current (or last) attempt was claimed: an in-flight row older than any call
+    # can take is one whose outcome nobody knows.
+    attempt_started_at = models.DateTimeField(null=True, blank=True)
+    # After this the effect is pointless (the code it carries has expired): it is scrubbed
+    # and given up instead of sent. Null: no expiry.
+    expires_at = models.DateTimeField(null=True, blank=True)
 
     objects = SideEffectQuerySet.as_manager()
 

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from outbox.crypto import SEALED
 from outbox.executors import EXECUTORS
 from outbox.models import SideEffect, SideEffectKind, SideEffectStatus
 
@@ -66,11 +67,14 @@ def side_effect_run_inline(pk: int) -> str:
 
 
 def side_effect_attempt(pk: int, *, force: bool = False) -> str:
-    """Run one pending side effect once. Returns done, retry, failed, not_due or skipped.
+    """Run one pending side effect once. Returns done, retry, failed, expired, not_due or skipped.
 
-    The row is locked (SKIP LOCKED) for the attempt, so the inline attempt, the task
-    worker and the drain command never run the same effect twice at once, and a done
-    effect is never run again.
+    The row is claimed under a lock (SKIP LOCKED) and marked in flight in a transaction of
+    its own, committed before the call: the inline attempt, the task worker and the drain
+    never run the same effect twice at once, a done effect never runs again, and an attempt
+    whose outcome was never recorded (a crash, or the commit after the call failed) stays in
+    flight, shown to staff as "maybe sent", and is not retried automatically: SES has no
+    idempotency token, so only staff may decide to risk a duplicate.
     """
     with transaction.atomic():
         side_effect = (
@@ -80,48 +84,91 @@ def side_effect_attempt(pk: int, *, force: bool = False) -> str:
         )
         if side_effect is None:
             return "skipped"
-        if not force and side_effect.next_attempt_at > timezone.now():
+        now = timezone.now()
+        if not force and side_effect.next_attempt_at > now:
             return "not_due"
-        executor = EXECUTORS[side_effect.kind]
-        started = time.monotonic()
-        try:
-            executor(side_effect)
-        except Exception as exc:
-            side_effect.attempts += 1
-            side_effect.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-            if side_effect.attempts >= settings.SIDE_EFFECT_MAX_ATTEMPTS:
-                side_effect.status = SideEffectStatus.FAILED
-                outcome = "failed"
-            else:
-                side_effect.next_attempt_at = timezone.now() + backoff_delay(side_effect.attempts)
-                outcome = "retry"
-            side_effect.save(update_fields=["attempts", "last_error", "status", "next_attempt_at"])
-            logger.warning(
-                "side effect failed",
-                extra={
-                    "side_effect_id": pk,
-                    "kind": side_effect.kind,
-                    "attempts": side_effect.attempts,
-                    "outcome": outcome,
-                    "error_type": type(exc).__name__,
-                },
+        if side_effect.expires_at is not None and side_effect.expires_at <= now:
+            _give_up_expired(side_effect)
+            return "expired"
+        side_effect.status = SideEffectStatus.IN_FLIGHT
+        side_effect.attempt_started_at = now
+        side_effect.save(update_fields=["status", "attempt_started_at"])
+    # Committed: until the outcome below commits, the row says the call may have happened.
+    executor = EXECUTORS[side_effect.kind]
+    started = time.monotonic()
+    in_flight = SideEffect.objects.filter(pk=pk, status=SideEffectStatus.IN_FLIGHT)
+    try:
+        executor(side_effect)
+    except Exception as exc:
+        # The executor answered: the call failed, so trying again sends at most once more.
+        attempts = side_effect.attempts + 1
+        changes: dict[str, Any] = {"attempts": attempts, "last_error": f"{type(exc).__name__}: {exc}"[:2000]}
+        if attempts >= settings.SIDE_EFFECT_MAX_ATTEMPTS:
+            changes.update(status=SideEffectStatus.FAILED, payload=_scrub(side_effect, "failed"))
+            outcome = "failed"
+        else:
+            changes.update(
+                status=SideEffectStatus.PENDING, next_attempt_at=timezone.now() + backoff_delay(attempts)
             )
-            return outcome
-        side_effect.attempts += 1
-        side_effect.status = SideEffectStatus.DONE
-        side_effect.done_at = timezone.now()
-        side_effect.last_error = ""
-        side_effect.payload = _scrub(side_effect)
-        side_effect.save(update_fields=["attempts", "status", "done_at", "last_error", "payload"])
-        logger.info(
-            "side effect done",
+            outcome = "retry"
+        with transaction.atomic():
+            in_flight.update(**changes)
+        logger.warning(
+            "side effect failed",
             extra={
                 "side_effect_id": pk,
                 "kind": side_effect.kind,
-                "duration_ms": round((time.monotonic() - started) * 1000, 1),
+                "attempts": attempts,
+                "outcome": outcome,
+                "error_type": type(exc).__name__,
             },
         )
-        return "done"
+        return outcome
+    with transaction.atomic():
+        in_flight.update(
+            attempts=side_effect.attempts + 1,
+            status=SideEffectStatus.DONE,
+            done_at=timezone.now(),
+            last_error="",
+            payload=_scrub(side_effect, "sent"),
+        )
+    logger.info(
+        "side effect done",
+        extra={
+            "side_effect_id": pk,
+            "kind": side_effect.kind,
+            "duration_ms": round((time.monotonic() - started) * 1000, 1),
+        },
+    )
+    return "done"
+
+
+def _give_up_expired(side_effect: SideEffect) -> None:
+    """Scrub an effect whose content expired and stop trying it (called under its row lock)."""
+    maybe = (
+        " (an earlier attempt may have sent it)" if side_effect.status == SideEffectStatus.IN_FLIGHT else ""
+    )
+    side_effect.status = SideEffectStatus.FAILED
+    side_effect.payload = _scrub(side_effect, "expired")
+    side_effect.last_error = f"Expired before it was sent{maybe}: what it carried no longer works."
+    side_effect.save(update_fields=["status", "payload", "last_error"])
+
+
+def side_effects_scrub_expired(*, limit: int = 1000) -> int:
+    """Scrub and give up waiting or in-flight effects whose expiry passed (the drain's prune)."""
+    scrubbed = 0
+    with transaction.atomic():
+        for side_effect in (
+            SideEffect.objects.select_for_update(skip_locked=True)
+            .filter(
+                status__in=[SideEffectStatus.PENDING, SideEffectStatus.IN_FLIGHT],
+                expires_at__lte=timezone.now(),
+            )
+            .order_by("expires_at")[:limit]
+        ):
+            _give_up_expired(side_effect)
+            scrubbed += 1
+    return scrubbed
 
 
 def side_effects_drain(*, limit: int = 100, time_budget: float | None = None) -> dict[str, int]:
@@ -136,14 +183,12 @@ def side_effects_drain(*, limit: int = 100, time_budget: float | None = None) ->
     return counts
 
 
-def _scrub(side_effect: SideEffect) -> dict[str, Any]:
-    """Drop message bodies once sent: they may hold codes and personal data."""
-    payload = dict(side_effect.payload)
+def _scrub(side_effect: SideEffect, why: str) -> dict[str, Any]:
+    """The payload without its sealed part: once sent, given up or expired, bodies go."""
+    payload = {k: v for k, v in side_effect.payload.items() if k not in {SEALED, "html", "text", "subject"}}
     if side_effect.kind == SideEffectKind.COGNITO_DELETE_USER:
         # The username of an erased person (often their email) goes once Cognito has deleted them.
         payload["username"] = "[deleted]"
     if side_effect.kind == SideEffectKind.SEND_EMAIL:
-        for field in ("html", "text"):
-            if field in payload:
-                payload[field] = f"[sent, {len(payload[field])} characters]"
+        payload["body"] = f"dropped: {why}"
     return payload

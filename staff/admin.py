@@ -3,6 +3,7 @@
 from staff import (  # noqa: F401 - each module registers its ModelAdmins on import
     invitations,
     legacy,
+    memberships,
     outbox,
     tenants_admin,
 )

@@ -27,7 +27,8 @@ from tenants.models import (
     Company,
     EmailTemplate,
     EmailTemplateKey,
-    Status,
+    Membership,
+    MembershipStatus,
     UserProfile,
 )
 from tenants.selectors import FlagDecision, company_email_context, company_flag_report
@@ -43,17 +44,19 @@ class CompanyOverview:
     active_members: int
     suspended_members: int
     seat_limit: int | None
-    recent_members: list[UserProfile]
+    recent_members: list[Membership]
     pending_invitations: int
     recent_invitations: list[Any]
     flags: list[FlagDecision]
     sign_ins_30_days: int
     recent_activity: list[ActivityEvent]
     links: dict[str, str] = field(default_factory=dict)
+    owner: UserProfile | None = None
 
     @property
     def seats_free(self) -> int | None:
-        return None if self.seat_limit is None else max(self.seat_limit - self.members, 0)
+        # Seats are taken by active memberships only: a suspended member frees theirs.
+        return None if self.seat_limit is None else max(self.seat_limit - self.active_members, 0)
 
     @property
     def seat_percent(self) -> int:
@@ -72,10 +75,14 @@ FLAG_REASONS = {"override": "company override", "tier": "subscription tier", "de
 
 def company_overview(*, company: Company) -> CompanyOverview:
     """What the company page shows: a fixed number of queries whatever the company's size."""
-    counts = UserProfile.objects.filter(company=company).aggregate(
-        total=Count("pk"),
-        active=Count("pk", filter=Q(status=Status.ACTIVE)),
-        suspended=Count("pk", filter=Q(status=Status.SUSPENDED)),
+    counts = (
+        Membership.objects.current()
+        .filter(company=company)
+        .aggregate(
+            total=Count("pk"),
+            active=Count("pk", filter=Q(status=MembershipStatus.ACTIVE)),
+            suspended=Count("pk", filter=Q(status=MembershipStatus.SUSPENDED)),
+        )
     )
     pending = Invitation.objects.pending().filter(company=company)
     since = timezone.now() - timedelta(days=30)
@@ -86,10 +93,12 @@ def company_overview(*, company: Company) -> CompanyOverview:
         suspended_members=counts["suspended"],
         seat_limit=company.seat_limit,
         recent_members=list(
-            UserProfile.objects.filter(company=company)
-            .select_related("role")
+            Membership.objects.current()
+            .filter(company=company)
+            .select_related("profile", "role")
             .order_by("-created_at")[:OVERVIEW_ROWS]
         ),
+        owner=company.owner,
         pending_invitations=pending.count(),
         recent_invitations=list(
             pending.select_related("role", "created_by").order_by("-created_at")[:OVERVIEW_ROWS]
@@ -104,7 +113,7 @@ def company_overview(*, company: Company) -> CompanyOverview:
             .order_by("-created_at")[:OVERVIEW_ROWS]
         ),
         links={
-            "members": _changelist("tenants", "userprofile", base),
+            "members": _changelist("tenants", "membership", base),
             "invitations": _changelist("invites", "invitation", {**base, "status": "pending"}),
             "activity": _changelist("tenants", "activityevent", base),
             "invite": reverse("admin:invites_invitation_add") + f"?company={company.pk}",

@@ -13,8 +13,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -22,6 +21,7 @@ from django.urls import path, reverse
 
 from staff import pages
 from staff.forms import RoleChangeForm, SuspendForm
+from staff.memberships import PersonMembershipInline
 from staff.scale import LargeTableAdmin
 from tenants.emails import TemplateProblem, validate_template
 from tenants.models import (
@@ -70,12 +70,13 @@ class CompanyAdmin(admin.ModelAdmin[Company]):
     search_fields = ["name", "slug", "domains__domain"]
     prepopulated_fields = {"slug": ["name"]}
     autocomplete_fields = ["default_role"]
-    readonly_fields = ["created_at", "updated_at"]
+    # The owner changes only by transferring ownership (a membership action), never by hand.
+    readonly_fields = ["owner", "created_at", "updated_at"]
     inlines = [CompanyDomainInline, RoleInline, FlagOverrideInline]
     # The overview (seats, members, invitations, flags, activity) sits above the form.
     change_form_template = "admin/tenants/company/change_form.html"
     fieldsets = [
-        (None, {"fields": ["name", "slug", "status", "subscription_tier"]}),
+        (None, {"fields": ["name", "slug", "status", "subscription_tier", "owner"]}),
         ("Limits", {"fields": ["seat_limit", "project_limit", "default_role", "ip_allowlist"]}),
         (
             "Email branding",
@@ -97,22 +98,6 @@ class CompanyAdmin(admin.ModelAdmin[Company]):
             )
         return super().change_view(request, object_id, form_url, extra_context)
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Company]:
-        # A correlated count is computed for the rows of the page only, not for every
-        # company joined with every member.
-        members = (
-            UserProfile.objects.filter(company=OuterRef("pk"))
-            .order_by()
-            .values("company")
-            .annotate(n=Count("pk"))
-            .values("n")
-        )
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(_member_count=Coalesce(Subquery(members, output_field=IntegerField()), Value(0)))
-        )
-
     def render_change_form(
         self,
         request: HttpRequest,
@@ -128,9 +113,10 @@ class CompanyAdmin(admin.ModelAdmin[Company]):
             context["overview"] = pages.company_overview(company=obj)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
-    @admin.display(description="members", ordering="_member_count")
+    @admin.display(description="members", ordering="active_members")
     def member_count(self, obj: Company) -> int:
-        return getattr(obj, "_member_count", 0)
+        # Active memberships, counted by tenants.memberships under the company row lock.
+        return obj.active_members
 
 
 @admin.register(CompanyDomain)
@@ -191,6 +177,7 @@ class UserProfileAdmin(LargeTableAdmin):
     search_fields = ["email", "username", "=cognito_sub", "given_name", "family_name", "company__name"]
     actions = ["suspend_selected", "reactivate_selected"]
     change_form_template = "admin/tenants/userprofile/change_form.html"
+    inlines = [PersonMembershipInline]
     # Cognito owns identity. Company, role and status change only through the staff actions
     # (suspend, reactivate, change role), which keep Cognito in step and leave history.
     readonly_fields = [

@@ -7,6 +7,7 @@ templates, companies or people; rendering and branding happen in this module.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -184,11 +185,21 @@ def email_queue(
     language: str,
     context: dict[str, Any],
     profile: UserProfile | None = None,
+    expires_at: datetime | None = None,
 ) -> SideEffect:
-    """Render a staff template now and hand the finished email to the outbox."""
+    """Render a staff template now and hand the finished email to the outbox.
+
+    `expires_at`: when what the email carries (a code) stops working; it is not sent after.
+    """
     rendered = email_render(key=template, language=language, company=company, context=context)
     return email_queue_rendered(
-        key=key, rendered=rendered, template=template, to=to, company=company, profile=profile
+        key=key,
+        rendered=rendered,
+        template=template,
+        to=to,
+        company=company,
+        profile=profile,
+        expires_at=expires_at,
     )
 
 
@@ -200,6 +211,7 @@ def email_queue_rendered(
     to: str,
     company: Company | None,
     profile: UserProfile | None = None,
+    expires_at: datetime | None = None,
 ) -> SideEffect:
     """Hand an already rendered email to the outbox, under the company's From header."""
     return email_enqueue(
@@ -212,6 +224,7 @@ def email_queue_rendered(
             text=rendered.text_body,
             template=template,
             origin=rendered.origin,
+            expires_at=expires_at,
         ),
         subject=profile_subject(profile),
     )

@@ -15,8 +15,9 @@ from django.db import transaction
 from outbox.models import SideEffectKind
 from outbox.services import side_effect_enqueue
 from tenants.grants import role_change_refusal
+from tenants.memberships import MembershipError, membership_change_role
 from tenants.messages import profile_subject
-from tenants.models import ActivityEvent, ActivityKind, Role, Status, UserProfile
+from tenants.models import ActivityEvent, ActivityKind, Membership, Status, UserProfile
 
 logger = logging.getLogger(__name__)
 
@@ -98,46 +99,42 @@ def profile_reactivate(*, profile: UserProfile, actor: Any) -> bool:
 
 
 def profile_change_role(*, profile: UserProfile, role: Any, actor: Any) -> bool:
-    """Move a member to another role of their company and move their Cognito group with it.
+    """Give a member another role in their active company; their Cognito group follows.
 
-    False when the profile already has that role. Raises StaffActionError for a profile
-    without a company, a role that belongs to another company, or a role the actor may not
-    grant or take away (tenants.grants: nobody hands out or removes a permission they do not hold).
+    False when they already have that role. Raises StaffActionError for a person with no
+    active membership in their active company, a role of another company, a role the actor
+    may not grant or take away (tenants.grants), or a change that would leave the company
+    without its owner or an administrator (tenants.memberships).
     """
     with transaction.atomic():
-        locked = UserProfile.objects.select_for_update(of=("self",)).select_related("role").get(pk=profile.pk)
-        if locked.company_id is None:
+        locked = UserProfile.objects.select_for_update(of=("self",)).get(pk=profile.pk)
+        membership = (
+            Membership.objects.active()
+            .select_related("role")
+            .filter(profile=locked, company_id=locked.active_company_id)
+            .first()
+            if locked.active_company_id
+            else None
+        )
+        if membership is None:
             raise StaffActionError("This user belongs to no company, so they cannot hold a role.")
-        if not Role.objects.for_company(locked.company).filter(pk=role.pk).exists():
+        if role.company_id not in (None, membership.company_id):
             raise StaffActionError(f"The role {role.key} belongs to another company.")
-        old = locked.role
+        old = membership.role
         refusal = role_change_refusal(old=old, new=role, actor=actor)
         if refusal:
             raise StaffActionError(refusal)
         if old is not None and old.pk == role.pk:
             return False
-        locked.role = role
-        locked.save(update_fields=["role", "updated_at"])
         entry_id = _staff_action_record(
             profile=locked,
             actor=actor,
             action="change_role",
             message=f"Role changed from {old.key if old else 'none'} to {role.key}.",
         )
-        if old is None or old.group_name != role.group_name:
-            if old is not None:
-                _cognito_effect(
-                    kind=SideEffectKind.COGNITO_REMOVE_FROM_GROUP,
-                    profile=locked,
-                    entry_id=entry_id,
-                    group=old.group_name,
-                )
-            _cognito_effect(
-                kind=SideEffectKind.COGNITO_ADD_TO_GROUP,
-                profile=locked,
-                entry_id=entry_id,
-                group=role.group_name,
-                precedence=role.precedence,
-            )
+        try:
+            membership_change_role(membership=membership, role=role, key=f"staff:role:{locked.pk}:{entry_id}")
+        except MembershipError as error:
+            raise StaffActionError(error.message) from error
     profile.role = role
     return True

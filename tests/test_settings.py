@@ -13,6 +13,10 @@ ROOT = Path(__file__).resolve().parent.parent
 # Variables of the test process that would change what a fresh Django process does.
 _OURS = {
     "SECRET_KEY",
+    "OUTBOX_ENCRYPTION_KEYS",
+    "SECRET_KEY_FALLBACKS",
+    "CRM_WEBHOOK_URL",
+    "CRM_WEBHOOK_SECRET",
     "GATEHOUSE_ENV",
     "DEBUG",
     "DJANGO_SETTINGS_MODULE",
@@ -102,7 +106,11 @@ def test_production_without_secret_key_refuses_to_start_with_a_clear_message(tmp
 def test_debug_is_off_unless_asked_for():
     code = "from django.conf import settings; print(settings.DEBUG)"
     off = run_django(
-        code, GATEHOUSE_ENV="production", SECRET_KEY=LONG_KEY, DATABASE_URL="postgres://x@127.0.0.1/x"
+        code,
+        GATEHOUSE_ENV="production",
+        SECRET_KEY=LONG_KEY,
+        OUTBOX_ENCRYPTION_KEYS="dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHQ=",
+        DATABASE_URL="postgres://x@127.0.0.1/x",
     )
     on = run_django(code, GATEHOUSE_ENV="development", DEBUG="on", DATABASE_URL="postgres://x@127.0.0.1/x")
     assert off.stdout.strip() == "False", off.stderr
@@ -142,6 +150,7 @@ def test_check_deploy_is_clean_with_production_settings():
         env={
             **clean_environ(),
             "GATEHOUSE_ENV": "production",
+            "OUTBOX_ENCRYPTION_KEYS": "dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHQ=",
             "ENV_FILE": "",
             "SECRET_KEY": LONG_KEY,
             "ALLOWED_HOSTS": "admin.example.com",
@@ -153,3 +162,47 @@ def test_check_deploy_is_clean_with_production_settings():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+PRODUCTION = {
+    "GATEHOUSE_ENV": "production",
+    "SECRET_KEY": LONG_KEY,
+    "DATABASE_URL": "postgres://x@127.0.0.1/x",
+}
+FERNET_KEY = "dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHQ="
+
+
+def test_production_without_outbox_encryption_keys_refuses_to_start():
+    result = run_django("import django; django.setup()", **PRODUCTION)
+    assert result.returncode != 0
+    assert "OUTBOX_ENCRYPTION_KEYS is not set" in result.stderr
+
+
+def test_an_outbox_key_that_is_not_a_fernet_key_is_refused_without_showing_it():
+    result = run_django(
+        "import django; django.setup()", **PRODUCTION, OUTBOX_ENCRYPTION_KEYS="hunter2-not-a-key"
+    )
+    assert result.returncode != 0
+    assert "is not a Fernet key" in result.stderr
+    assert "hunter2" not in result.stderr
+
+
+def test_development_derives_an_outbox_key_so_make_run_works():
+    code = "from django.conf import settings; print(len(settings.OUTBOX_ENCRYPTION_KEYS))"
+    result = run_django(code, GATEHOUSE_ENV="development", DATABASE_URL="postgres://x@127.0.0.1/x")
+    assert result.stdout.strip() == "1", result.stderr
+
+
+@pytest.mark.parametrize("environment", ["production", "development"])
+def test_a_crm_webhook_url_without_a_secret_refuses_to_start(environment):
+    env = {**PRODUCTION, "GATEHOUSE_ENV": environment, "OUTBOX_ENCRYPTION_KEYS": FERNET_KEY}
+    result = run_django("import django; django.setup()", **env, CRM_WEBHOOK_URL="https://crm.example/hook")
+    assert result.returncode != 0
+    assert "CRM_WEBHOOK_SECRET is empty" in result.stderr
+    signed = run_django(
+        "import django; django.setup()",
+        **env,
+        CRM_WEBHOOK_URL="https://crm.example/hook",
+        CRM_WEBHOOK_SECRET="s" * 32,
+    )
+    assert signed.returncode == 0, signed.stderr

@@ -3,7 +3,8 @@
 Runs every due side effect once (outbox.runner.side_effects_drain): what a trigger could
 not finish inline, and anything whose task was lost. It stops starting new effects when
 the function's remaining time gets short, so a run never ends mid-effect by timeout.
-It also deletes what no longer proves anything: login codes and rate-limit windows that
+It scrubs waiting effects whose code expired (outbox.runner.side_effects_scrub_expired), and
+deletes what no longer proves anything: login codes and rate-limit windows that
 expired days ago (two indexed or small-table deletes).
 """
 
@@ -24,7 +25,7 @@ if not apps.ready:
 from django.db import close_old_connections
 
 from accounts.passwordless import login_codes_prune
-from outbox.runner import side_effects_drain
+from outbox.runner import side_effects_drain, side_effects_scrub_expired
 from tenants.ratelimit import rate_limit_prune
 
 logger = logging.getLogger("gatehouse.outbox.drain")
@@ -46,7 +47,12 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     close_old_connections()
     try:
         counts = side_effects_drain(limit=limit, time_budget=budget)
-        pruned = {"login_codes": login_codes_prune(), "rate_limit_windows": rate_limit_prune()}
+        pruned = {
+            "login_codes": login_codes_prune(),
+            "rate_limit_windows": rate_limit_prune(),
+            # Emails whose code expired before SES took them: bodies dropped, given up.
+            "expired_side_effects": side_effects_scrub_expired(),
+        }
     finally:
         close_old_connections()
     logger.info("side effects drained", extra={"counts": counts, "limit": limit, "pruned": pruned})

@@ -62,7 +62,13 @@ def test_dashboard_counts_7_and_30_days_and_draws_the_chart(admin_client, acme):
 
 
 def test_dashboard_retry_makes_a_failed_side_effect_due(administrator_client):
-    effect = SideEffect.objects.create(key="a", kind="send_email", payload={}, status=SideEffectStatus.FAILED)
+    # A webhook: a failed email has no body left to retry (docs/security.md).
+    effect = SideEffect.objects.create(
+        key="a",
+        kind="crm_webhook",
+        payload={"url": "http://127.0.0.1:9/", "body": {}},
+        status=SideEffectStatus.FAILED,
+    )
     response = administrator_client.post(reverse("gatehouse_side_effect_retry", args=[effect.pk]))
     assert response.status_code == 302
     effect.refresh_from_db()

@@ -165,6 +165,6 @@ def test_company_page_shows_seats_and_links_instead_of_every_member(admin_client
     assert (overview.members, overview.seat_limit, overview.seats_free) == (12, 10, 0)
     assert len(overview.recent_members) == 10
     assert overview.pending_invitations == 12
-    assert overview.links["members"] == f"/admin/tenants/userprofile/?company__id__exact={acme.pk}"
+    assert overview.links["members"] == f"/admin/tenants/membership/?company__id__exact={acme.pk}"
     members_page = admin_client.get(overview.links["members"])
     assert members_page.context["cl"].result_count == 12

@@ -151,8 +151,14 @@ def test_raw_pre_sign_up_answers_and_writes_like_gatehouse(raw: Any, settings: A
     assert effects["gh"] == effects["raw"] == {"tenants_ratelimitcounter": 1}
 
 
-def test_raw_post_confirmation_answers_and_writes_like_gatehouse(raw: Any) -> None:
+def test_raw_post_confirmation_answers_and_writes_like_gatehouse(
+    raw: Any, monkeypatch: Any, settings: Any
+) -> None:
+    from outbox.crypto import unseal
     from outbox.models import SideEffect
+
+    # The baseline seals with the key Gatehouse uses, so both payloads open the same way.
+    monkeypatch.setenv("OUTBOX_ENCRYPTION_KEYS", ",".join(settings.OUTBOX_ENCRYPTION_KEYS))
     from tenants.models import UserProfile
 
     effects, answers, profiles, payloads = {}, {}, {}, {}
@@ -172,7 +178,11 @@ def test_raw_post_confirmation_answers_and_writes_like_gatehouse(raw: Any) -> No
         profile = UserProfile.objects.select_related("company", "role").get(cognito_sub=sub)
         profiles[who] = (profile.company.slug, profile.role.key, profile.accepted_invitation.email)
         payloads[who] = {
-            e.kind: {k: v for k, v in e.payload.items() if k not in ("username", "to")}
+            e.kind: {
+                k: unseal(v) if k == "sealed" else v
+                for k, v in e.payload.items()
+                if k not in ("username", "to")
+            }
             for e in SideEffect.objects.filter(subject=f"profile:{profile.pk}")
         }
 

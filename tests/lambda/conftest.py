@@ -48,6 +48,7 @@ def _production_env(*, static_root: Path, database_url: str, script_name: str) -
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "backoffice.settings",
         "GATEHOUSE_ENV": "production",
+        "OUTBOX_ENCRYPTION_KEYS": "dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHQ=",
         "ENV_FILE": "",
         "SECRET_KEY": "lambda-admin-test-" + "k" * 40,
         "DATABASE_URL": database_url,

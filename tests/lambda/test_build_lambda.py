@@ -95,6 +95,7 @@ def test_a_full_build_makes_a_package_that_imports_on_its_own(tmp_path: Path) ->
     env = {
         "PATH": os.environ.get("PATH", ""),
         "GATEHOUSE_ENV": "production",
+        "OUTBOX_ENCRYPTION_KEYS": "dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHQ=",
         "ENV_FILE": "",
         "SECRET_KEY": "package-probe-" + "x" * 40,
         "DATABASE_URL": "postgres://probe@127.0.0.1:5432/probe",

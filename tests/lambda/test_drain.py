@@ -66,6 +66,6 @@ def test_the_drain_prunes_long_expired_login_codes_and_rate_limit_windows(transa
 
     result = handler({}, _Context(remaining_ms=120_000))
 
-    assert result["pruned"] == {"login_codes": 1, "rate_limit_windows": 1}
+    assert result["pruned"] == {"login_codes": 1, "rate_limit_windows": 1, "expired_side_effects": 0}
     assert list(RateLimitCounter.objects.values_list("key", flat=True)) == ["new"]
     assert list(LoginCode.objects.values_list("code_hash", flat=True)) == ["b" * 64]

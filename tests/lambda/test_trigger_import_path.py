@@ -10,10 +10,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 
-# Loaded by the admin function only; boto3 only once a side effect runs (outbox/aws.py).
+# Loaded by the admin function only; boto3 only once a side effect runs (outbox/aws.py);
+# cryptography only once an email is sealed or opened (outbox/crypto.py), never for a token.
 FORBIDDEN = (
     "boto3",
     "botocore",
+    "cryptography",
     "django.contrib.admin",
     "django.contrib.sessions",
     "django.contrib.messages",
@@ -46,6 +48,7 @@ def _modules_after_import(settings_module: str) -> list[str]:
         **os.environ,
         "DJANGO_SETTINGS_MODULE": settings_module,
         "GATEHOUSE_ENV": "production",
+        "OUTBOX_ENCRYPTION_KEYS": "dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHR0dHQ=",
         "SECRET_KEY": "import-path-test-" + "x" * 40,
         "ENV_FILE": "",
         "DATABASE_URL": os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"),

@@ -194,7 +194,7 @@ def test_create_answers_within_one_ses_timeout_and_the_email_waits_in_the_outbox
         SideEffectStatus.PENDING,
         1,
     )
-    assert email.last_error.startswith("ReadTimeoutError")
+    assert email.last_error.startswith("EmailNotSent: ReadTimeoutError")
     assert accepted(silent_ses) == 1
 
 

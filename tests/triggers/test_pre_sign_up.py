@@ -434,10 +434,10 @@ def test_every_pre_sign_up_source_reaches_the_handler(acme, invite, open_policy,
     if source == ADMIN:
         assert answer["response"] == {}  # Cognito ignores the flags for AdminCreateUser
     else:
-        # Only a code mailed to the address proves it: a federated sign-up with the code is
-        # confirmed but not verified (accounts.sign_up, proved_by_code; issue 13 item 1).
         assert answer["response"] == {
             "autoConfirmUser": True,
+            # The code proves the address of a self sign-up; an identity provider's email
+            # proves nothing, so a federated user's is never marked verified.
             "autoVerifyEmail": source == SIGN_UP,
             "autoVerifyPhone": False,
         }

@@ -202,8 +202,11 @@ class Command(BaseCommand):
             "GATEHOUSE_ENV": "production",
             "ENV_FILE": "",
             "STATIC_ROOT": str(static_root),
-            # Neither is used by collectstatic; production settings insist on both being set.
+            # None is used by collectstatic; production settings insist on them being set.
             "SECRET_KEY": os.environ.get("SECRET_KEY") or "collectstatic-only-" + "x" * 40,
+            # A valid Fernet key's shape (32 bytes, URL-safe base64); nothing is sealed here.
+            "OUTBOX_ENCRYPTION_KEYS": os.environ.get("OUTBOX_ENCRYPTION_KEYS")
+            or "Y29sbGVjdHN0YXRpYy1vbmx5LW5vdC1hLXJlYWwta2U=",
             "DATABASE_URL": os.environ.get("DATABASE_URL") or "postgres://build@127.0.0.1:5432/build",
             "FORCE_SCRIPT_NAME": "",
         }

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("outbox", "0002_side_effect_subject_replaces_profile"),
+        ("outbox", "0004_seal_email_bodies_at_rest"),
     ]
 
     operations = [
