@@ -34,10 +34,12 @@ EMAIL = "alice@acme.com"
 
 
 @pytest.fixture(autouse=True)
-def no_per_email_limit(settings):
-    # These tests race many sign-ups for one address on purpose: what they test is the
-    # invitation's single use, not the per-email limit (tests/accounts/test_trusted_source.py).
+def no_untrusted_limits(settings):
+    # These tests race sign-ups (many for one address) on purpose: what they test is single
+    # use and seats, not the limits for unsigned sign-ups (tests/accounts/test_trusted_source.py),
+    # whose one global counter row would also serialize the racers and change the race.
     settings.SIGNUPS_PER_EMAIL_PER_HOUR = 0
+    settings.UNTRUSTED_SIGNUPS_PER_HOUR = 0
 
 
 USED = "This invitation has already been used"
