@@ -23,7 +23,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from core.addresses import normalize_email
+from core.addresses import email_is_lookalike, emails_match, normalize_email
 from invites.models import Invitation, InvitationStatus, RefusalReason, SignupRefusal
 from tenants.grants import role_grant_refusal, role_grantable_by
 from tenants.memberships import MembershipError, membership_add
@@ -59,6 +59,7 @@ USER_MESSAGES: dict[RefusalReason, str] = {
     RefusalReason.INVITATION_USED: "This invitation has already been used",
     RefusalReason.COMPANY_FULL: "This company has no free seats. Ask an administrator",
     RefusalReason.COMPANY_SUSPENDED: "This company's account is suspended",
+    RefusalReason.EMAIL_LOOKALIKE: "This email address contains characters that imitate others",
 }
 
 
@@ -99,8 +100,10 @@ def invitation_validate(
     `actor` is the staff member inviting: they must hold every permission of the role
     (tenants.grants). None is Gatehouse itself (seed_demo, a management command), never a person.
     """
-    email = normalize_email(email)
     errors: dict[str, str] = {}
+    if email_is_lookalike(email):
+        errors["email"] = "The address contains characters that imitate others (see docs/security.md)."
+    email = normalize_email(email)
     try:
         validate_email(email)
     except ValidationError:
@@ -284,7 +287,11 @@ def invitation_check(*, code: str, email: str, username: str = "") -> Invitation
     invitation = invitation_find(code=code)
     if invitation is None:
         raise _refuse(RefusalReason.INVITATION_UNKNOWN)
-    if not hmac.compare_digest(invitation.email, normalize_email(email)):
+    if email_is_lookalike(email):
+        # "\u212aate@" would normalise onto the invitee "kate@": never let it match.
+        raise _refuse(RefusalReason.EMAIL_LOOKALIKE, invitation)
+    # Constant time on UTF-8 bytes: compare_digest refuses str holding non-ASCII characters.
+    if not hmac.compare_digest(normalize_email(invitation.email).encode(), normalize_email(email).encode()):
         raise _refuse(RefusalReason.INVITATION_EMAIL_MISMATCH, invitation)
     status = invitation.status
     if status == InvitationStatus.ACCEPTED:
@@ -332,7 +339,7 @@ def invitation_accept(*, invitation: Invitation, profile: UserProfile) -> Invita
     )
     if invitation.accepted_by_id == profile.pk:
         return invitation
-    if invitation.email != normalize_email(profile.email):
+    if email_is_lookalike(profile.email) or not emails_match(invitation.email, profile.email):
         raise _refuse(RefusalReason.INVITATION_EMAIL_MISMATCH, invitation)
     status = invitation.status
     if status == InvitationStatus.ACCEPTED:

@@ -86,6 +86,19 @@ class CompanyAdmin(admin.ModelAdmin[Company]):
         ("History", {"fields": ["created_at", "updated_at"]}),
     ]
 
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> Any:
+        company = self.get_object(request, object_id)
+        if company is not None and company.ip_allowlist and not settings.TRUSTED_BACKEND_SECRET:
+            # Without a trusted backend no address is believed, so the allowlist refuses everyone.
+            messages.warning(
+                request,
+                "This company has an IP allowlist but no TRUSTED_BACKEND_SECRET is configured: "
+                "no caller address can be trusted, so every sign-in is refused. See docs/security.md.",
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
+
     def render_change_form(
         self,
         request: HttpRequest,
