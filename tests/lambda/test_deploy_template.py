@@ -108,3 +108,14 @@ def test_a_changed_email_stays_pending_until_verified() -> None:
     pool = _template()["Resources"]["UserPool"]["Properties"]
 
     assert pool["UserAttributeUpdateSettings"] == {"AttributesRequireVerificationBeforeUpdate": ["email"]}
+
+
+def test_tokens_live_fifteen_minutes_so_a_removed_member_loses_access_soon() -> None:
+    client = _template()["Resources"]["UserPoolClient"]["Properties"]
+
+    assert (client["AccessTokenValidity"], client["IdTokenValidity"]) == (15, 15)
+    assert client["TokenValidityUnits"] == {
+        "AccessToken": "minutes",
+        "IdToken": "minutes",
+        "RefreshToken": "days",
+    }

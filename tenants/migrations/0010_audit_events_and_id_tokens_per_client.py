@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("tenants", "0008_domain_rules_need_a_verified_email"),
+        ("tenants", "0009_legacy_hash_cost"),
     ]
 
     operations = [
