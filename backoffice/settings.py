@@ -264,6 +264,21 @@ OTP_STATIC_THROTTLE_FACTOR = env.int("OTP_THROTTLE_FACTOR", default=1)
 AWS_REGION = env.str("AWS_REGION", default=env.str("AWS_DEFAULT_REGION", default="us-east-1"))
 # Points every boto3 client at an emulator (moto's server, LocalStack) when set.
 AWS_ENDPOINT_URL = env.str("AWS_ENDPOINT_URL", default="") or None
+# The embedded AWS of `make run` (scripts/run_local.py): moto's server for SES, SNS, SQS and
+# KMS, cognito-local for the user pool. Per service, because one endpoint cannot serve both.
+# Development only: production talks to AWS, and refuses to start when these are set.
+LOCAL_AWS_URL = env.str("LOCAL_AWS_URL", default="")
+LOCAL_COGNITO_URL = env.str("LOCAL_COGNITO_URL", default="")
+if PRODUCTION and (LOCAL_AWS_URL or LOCAL_COGNITO_URL):
+    raise ImproperlyConfigured(
+        "LOCAL_AWS_URL or LOCAL_COGNITO_URL is set in production: they point boto3 at the local "
+        "emulators of `make run`. Unset them (use AWS_ENDPOINT_URL for an emulator on purpose)."
+    )
+AWS_SERVICE_ENDPOINTS: dict[str, str] = {}
+if LOCAL_AWS_URL:
+    AWS_SERVICE_ENDPOINTS.update(dict.fromkeys(("ses", "sesv2", "sns", "sqs", "kms"), LOCAL_AWS_URL))
+if LOCAL_COGNITO_URL:
+    AWS_SERVICE_ENDPOINTS["cognito-idp"] = LOCAL_COGNITO_URL
 COGNITO_USER_POOL_ID = env.str("COGNITO_USER_POOL_ID", default="")
 COGNITO_APP_CLIENT_ID = env.str("COGNITO_APP_CLIENT_ID", default="")
 SES_SENDER = env.str("SES_SENDER", default="Gatehouse <no-reply@example.com>")
@@ -343,6 +358,9 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # Django's own default config gives "django" a plain console handler under DEBUG as
+        # well: with it every line printed twice, plain and JSON (issue 17). One JSON line.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "WARNING"},
         "pgserver": {"level": "WARNING"},
         "axes": {"level": "WARNING"},

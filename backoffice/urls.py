@@ -3,7 +3,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import path
 
-from staff import dashboard, try_trigger
+from staff import dashboard, mailbox, try_trigger
 
 
 def healthz(request: HttpRequest) -> HttpResponse:
@@ -28,6 +28,13 @@ urlpatterns = [
         "admin/try-trigger/",
         admin.site.admin_view(try_trigger.try_trigger_view),
         name="gatehouse_try_trigger",
+    ),
+    # Development only (404 without make run's local SES): what the local SES accepted.
+    path("admin/mailbox/", admin.site.admin_view(mailbox.mailbox_view), name="gatehouse_mailbox"),
+    path(
+        "admin/mailbox/<str:message_id>/frame/",
+        admin.site.admin_view(mailbox.mailbox_frame_view),
+        name="gatehouse_mailbox_frame",
     ),
     path("admin/", admin.site.urls),
 ]

@@ -428,8 +428,21 @@ class EmailTemplateAdmin(admin.ModelAdmin[EmailTemplate]):
                 request, "Your staff account has no email address to send the test to.", messages.ERROR
             )
             return back
-        pages.email_send_test(template=template, to=to)
-        self.message_user(request, f"A test of the saved version is on its way to {to}.")
+        effect = pages.email_send_test(template=template, to=to)
+        # Outside a transaction the outbox has tried the email by now: say what SES did.
+        effect.refresh_from_db(fields=["status", "attempts"])
+        delivery = effect.delivery
+        if delivery == "sent":
+            self.message_user(request, f"A test of the saved version was sent to {to} (SES accepted it).")
+        elif delivery == "failed":
+            self.message_user(request, f"The test email to {to} failed: see the outbox.", messages.ERROR)
+        else:
+            self.message_user(
+                request,
+                f"The test email to {to} is {delivery}: SES has not accepted it yet. The outbox "
+                "retries it and shows why.",
+                messages.WARNING,
+            )
         return back
 
 

@@ -140,7 +140,7 @@ def test_without_database_url_the_embedded_postgres_is_used(tmp_path):
     env = {"GATEHOUSE_ENV": "test", "DATABASE_URL": ""}
     result = run_django(code, **env)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == str(ROOT / ".pgdata")
+    assert result.stdout.strip() == str(ROOT / ".local" / "pgdata")
 
 
 def test_check_deploy_is_clean_with_production_settings():
@@ -206,3 +206,31 @@ def test_a_crm_webhook_url_without_a_secret_refuses_to_start(environment):
         CRM_WEBHOOK_SECRET="s" * 32,
     )
     assert signed.returncode == 0, signed.stderr
+
+
+def test_the_embedded_aws_of_make_run_points_each_service_at_its_emulator():
+    code = "from django.conf import settings; print(sorted(settings.AWS_SERVICE_ENDPOINTS.items()))"
+    result = run_django(
+        code,
+        GATEHOUSE_ENV="development",
+        DATABASE_URL="postgres://x@127.0.0.1/x",
+        LOCAL_AWS_URL="http://127.0.0.1:5001",
+        LOCAL_COGNITO_URL="http://127.0.0.1:5002",
+    )
+    assert result.stdout.strip() == str(
+        [
+            ("cognito-idp", "http://127.0.0.1:5002"),
+            ("kms", "http://127.0.0.1:5001"),
+            ("ses", "http://127.0.0.1:5001"),
+            ("sesv2", "http://127.0.0.1:5001"),
+            ("sns", "http://127.0.0.1:5001"),
+            ("sqs", "http://127.0.0.1:5001"),
+        ]
+    ), result.stderr
+
+
+def test_production_refuses_the_local_emulators():
+    env = {**PRODUCTION, "OUTBOX_ENCRYPTION_KEYS": FERNET_KEY}
+    result = run_django("import django; django.setup()", **env, LOCAL_AWS_URL="http://127.0.0.1:5001")
+    assert result.returncode != 0
+    assert "LOCAL_AWS_URL or LOCAL_COGNITO_URL is set in production" in result.stderr
