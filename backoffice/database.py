@@ -24,7 +24,8 @@ LOCAL_DIR_NAME = ".local"
 
 
 def embedded_pgdata(base_dir: Path) -> Path:
-    return base_dir / LOCAL_DIR_NAME / "pgdata"
+    # GATEHOUSE_LOCAL_DIR: the same override scripts/run_local.py reads.
+    return Path(os.environ.get("GATEHOUSE_LOCAL_DIR") or base_dir / LOCAL_DIR_NAME) / "pgdata"
 
 
 def embedded_database_url(base_dir: Path) -> str:

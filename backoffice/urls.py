@@ -1,6 +1,7 @@
 from django.contrib import admin
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import redirect
+from django.templatetags.static import static
 from django.urls import path
 
 from staff import dashboard, mailbox, try_trigger
@@ -10,6 +11,12 @@ def healthz(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok", content_type="text/plain")
 
 
+def favicon(request: HttpRequest) -> HttpResponse:
+    # Browsers ask for /favicon.ico on every page whatever the page links: without this each
+    # admin page logged a 404 (issue 17). The icon itself is a static file (WhiteNoise).
+    return HttpResponsePermanentRedirect(static("gatehouse/favicon.svg"))
+
+
 admin.site.site_header = "Gatehouse"
 admin.site.site_title = "Gatehouse"
 admin.site.index_title = "People and sign-in"
@@ -17,6 +24,7 @@ admin.site.index_title = "People and sign-in"
 urlpatterns = [
     path("", lambda request: redirect("admin:index")),
     path("healthz", healthz),
+    path("favicon.ico", favicon),
     # The admin's own pages, before admin.site.urls (whose catch-all would answer 404).
     path("admin/dashboard/", admin.site.admin_view(dashboard.dashboard_view), name="gatehouse_dashboard"),
     path(

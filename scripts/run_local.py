@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-LOCAL = ROOT / ".local"
+# GATEHOUSE_LOCAL_DIR moves it (a test runs the launcher in a temporary folder).
+LOCAL = Path(os.environ.get("GATEHOUSE_LOCAL_DIR") or ROOT / ".local")
 PGDATA = LOCAL / "pgdata"
 COGNITO_DIR = LOCAL / "cognito"
 LOGS = LOCAL / "logs"
@@ -351,7 +352,7 @@ def run() -> int:
         if with_cognito:
             lines.append(f"  Cognito      {cognito_url}  pool {pool_id}, app client {client_id}")
             lines.append(f"  triggers     {triggers_url}  serve_triggers, called by cognito-local")
-        lines += [f"  database     {database}", f"  logs         {LOGS.relative_to(ROOT)}/", ""]
+        lines += [f"  database     {database}", f"  logs         {LOGS}/", ""]
         print("\n".join(lines), flush=True)
         while True:
             for name, process in children:
