@@ -15,7 +15,12 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
-from invites.bulk import invitation_bulk_create, invitation_rows_parse, invitations_export_rows
+from invites.bulk import (
+    invitation_bulk_create,
+    invitation_empty_lines,
+    invitation_rows_parse,
+    invitations_export_rows,
+)
 from invites.cognito_users import invitation_create_cognito_user
 from invites.models import Invitation, InvitationQuerySet, InvitationStatus, SignupPolicy, SignupRefusal
 from invites.services import invitation_create, invitation_extend, invitation_resend, invitation_revoke
@@ -180,7 +185,8 @@ class InvitationAdmin(LargeTableAdmin):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
-            "issued": [(item, deliveries[item.invitation.pk]) for item in issued],
+            "issued": issued,
+            "issued_rows": [(item, deliveries[item.invitation.pk]) for item in issued],
             "title": title,
         }
         response = TemplateResponse(request, "admin/invites/invitation/bulk_codes.html", context)
@@ -243,6 +249,7 @@ class InvitationAdmin(LargeTableAdmin):
             "text": text,
             "good": sum(1 for row in rows or [] if row.ok),
             "bad": sum(1 for row in rows or [] if not row.ok),
+            "empty_lines": invitation_empty_lines(text) if rows else [],
         }
         return TemplateResponse(request, "admin/invites/invitation/bulk.html", context)
 

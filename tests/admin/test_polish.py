@@ -32,3 +32,40 @@ def test_django_log_lines_are_printed_once_as_json():
     assert logging.getLogger("django").handlers == []
     assert logging.getLogger("django").propagate is True
     assert "JsonFormatter" in [type(h.formatter).__name__ for h in logging.getLogger().handlers]
+
+
+def _dry_run(admin_client, acme, rows: str, on_bad_rows: str) -> str:
+    from django.urls import reverse
+
+    response = admin_client.post(
+        reverse("admin:invites_invitation_bulk"),
+        {"company": acme.pk, "rows": rows, "on_bad_rows": on_bad_rows, "_preview": "1"},
+    )
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_the_dry_run_reports_empty_lines_it_skipped(admin_client, acme, roles):
+    body = _dry_run(admin_client, acme, "a@acme.com,USER\n\nb@acme.com,USER\n ,\nc@acme.com,USER\n\n", "good")
+
+    assert "Skipped 2 empty lines: lines 2, 4." in body
+
+
+def test_the_dry_run_without_empty_lines_says_nothing_of_them(admin_client, acme, roles):
+    body = _dry_run(admin_client, acme, "a@acme.com,USER\nb@acme.com,USER\n", "good")
+
+    assert 'id="gh-empty-lines"' not in body
+
+
+def test_create_is_disabled_when_create_nothing_meets_bad_rows(admin_client, acme, roles):
+    body = _dry_run(admin_client, acme, "ok@acme.com,USER\nbad,USER", "none")
+
+    assert 'value="Create the 1 good invitation" disabled>' in body
+    assert 'id="gh-create-blocked"' in body
+
+
+def test_create_is_enabled_for_the_good_rows_when_asked_for(admin_client, acme, roles):
+    body = _dry_run(admin_client, acme, "ok@acme.com,USER\nbad,USER", "good")
+
+    assert 'value="Create the 1 good invitation">' in body
+    assert 'id="gh-create-blocked"' not in body

@@ -28,7 +28,9 @@ def _alive(pid: int) -> bool:
     return Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
 
 
-def _wait_for(out: Path, pattern: str, process: subprocess.Popen[bytes], timeout: float = 120) -> re.Match[str]:
+def _wait_for(
+    out: Path, pattern: str, process: subprocess.Popen[bytes], timeout: float = 120
+) -> re.Match[str]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         text = out.read_text(errors="replace")
