@@ -69,3 +69,28 @@ def test_create_is_enabled_for_the_good_rows_when_asked_for(admin_client, acme, 
 
     assert 'value="Create the 1 good invitation">' in body
     assert 'id="gh-create-blocked"' not in body
+
+
+def test_the_activity_chart_has_a_count_axis_dates_and_numbers():
+    from datetime import date, timedelta
+
+    from staff.dashboard import CHART_WIDTH, PLOT_LEFT, activity_chart
+
+    start = date(2026, 11, 2)
+    days = [(start + timedelta(days=i), 0, 0) for i in range(29)] + [(start + timedelta(days=29), 3, 1)]
+
+    chart = activity_chart(days)
+
+    assert [t.label for t in chart.y_ticks] == ["0", "2", "4"]
+    assert [t.label for t in chart.x_ticks] == ["Nov 2", "Nov 9", "Nov 16", "Nov 23", "Nov 30", "Dec 1"]
+    assert [(b.css, b.value) for b in chart.bars if b.value] == [("gh-bar-signup", 3), ("gh-bar-signin", 1)]
+    # The bars start right of the axis labels and end inside the chart.
+    assert min(b.x for b in chart.bars) == PLOT_LEFT
+    assert max(b.x + b.width for b in chart.bars) <= CHART_WIDTH
+
+
+def test_the_dashboard_draws_the_axis_labels(admin_client):
+    body = admin_client.get("/admin/dashboard/").content.decode()
+
+    assert body.count('class="gh-tick gh-tick-y"') == 3
+    assert body.count('class="gh-tick gh-tick-x"') == 6
