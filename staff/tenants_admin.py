@@ -21,7 +21,7 @@ from django.urls import path, reverse
 
 from accounts.privacy import person_erase, person_export
 from staff import pages
-from staff.forms import EraseForm, RoleChangeForm, SuspendForm
+from staff.forms import EraseForm, RoleChangeForm, SuspendForm, UserProfileForm
 from staff.memberships import PersonMembershipInline
 from staff.scale import LargeTableAdmin
 from tenants.emails import TemplateProblem, validate_template
@@ -165,6 +165,7 @@ class UserProfileAdmin(LargeTableAdmin):
     search_fields = ["email", "username", "=cognito_sub", "given_name", "family_name", "company__name"]
     actions = ["suspend_selected", "reactivate_selected"]
     change_form_template = "admin/tenants/userprofile/change_form.html"
+    form = UserProfileForm
     inlines = [PersonMembershipInline]
     # Cognito owns identity. Company, role and status change only through the staff actions
     # (suspend, reactivate, change role), which keep Cognito in step and leave history.
@@ -190,7 +191,19 @@ class UserProfileAdmin(LargeTableAdmin):
             {"fields": ["cognito_sub", "username", "email", "given_name", "family_name"]},
         ),
         ("Membership", {"fields": ["company", "role", "status"]}),
-        ("Preferences", {"fields": ["preferences", "onboarding_step"]}),
+        (
+            "Preferences",
+            {
+                "fields": [
+                    "pref_email_notifications",
+                    "pref_product_updates",
+                    "pref_theme",
+                    "pref_language",
+                    "pref_timezone",
+                    "onboarding_step",
+                ]
+            },
+        ),
         (
             "Sign-up",
             {"fields": ["signup_source", "signup_campaign", "signup_referrer", "migrated_from_legacy"]},

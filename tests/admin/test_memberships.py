@@ -115,7 +115,9 @@ def test_support_may_export_but_never_erase(support_client, acme):
     alice = UserProfile.objects.create(cognito_sub="a-sub", username="alice", email="alice@acme.com")
 
     assert support_client.get(reverse("admin:tenants_userprofile_export", args=[alice.pk])).status_code == 200
-    erase = support_client.post(reverse("admin:tenants_userprofile_erase", args=[alice.pk]), {"confirm": "on"})
+    erase = support_client.post(
+        reverse("admin:tenants_userprofile_erase", args=[alice.pk]), {"confirm": "on"}
+    )
 
     assert erase.status_code == 403
     alice.refresh_from_db()

@@ -94,3 +94,70 @@ def test_the_dashboard_draws_the_axis_labels(admin_client):
 
     assert body.count('class="gh-tick gh-tick-y"') == 3
     assert body.count('class="gh-tick gh-tick-x"') == 6
+
+
+def _change_data(response) -> dict:
+    """What the change form would post as rendered: its fields' values and every inline's management form."""
+    form = response.context["adminform"].form
+    data = {}
+    for name, field in form.fields.items():
+        if name in form.initial or field.initial is not None:
+            value = form.initial.get(name, field.initial)
+            if isinstance(value, bool):
+                if value:
+                    data[name] = "on"
+            elif value is not None:
+                data[name] = getattr(value, "pk", value)
+    for inline in response.context["inline_admin_formsets"]:
+        management = inline.formset.management_form
+        for name in management.fields:
+            data[f"{management.prefix}-{name}"] = management.initial.get(name, "")
+        for row in inline.formset.forms:
+            for name in row.fields:
+                value = row.instance.pk if name == "id" else row.initial.get(name)
+                if value is not None and not isinstance(value, bool):
+                    data[f"{row.prefix}-{name}"] = getattr(value, "pk", value)
+    return data
+
+
+def test_preferences_are_fields_and_keep_keys_the_admin_does_not_show(admin_client, member):
+    from django.urls import reverse
+
+    member.preferences = {**member.preferences, "app_layout": "compact"}
+    member.save()
+    url = reverse("admin:tenants_userprofile_change", args=[member.pk])
+    page = admin_client.get(url)
+    body = page.content.decode()
+    assert 'name="preferences"' not in body
+    assert 'name="pref_timezone"' in body
+    data = _change_data(page)
+    data.update(pref_theme="dark", pref_language="pt-BR", pref_timezone="Europe/Berlin")
+    data.pop("pref_product_updates", None)
+
+    response = admin_client.post(url, data)
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    member.refresh_from_db()
+    assert member.preferences == {
+        "notifications": {"email": True, "product_updates": False},
+        "theme": "dark",
+        "language": "pt-BR",
+        "timezone": "Europe/Berlin",
+        "app_layout": "compact",
+    }
+
+
+def test_preferences_refuse_an_unknown_time_zone_and_a_bad_language(admin_client, member):
+    from django.urls import reverse
+
+    url = reverse("admin:tenants_userprofile_change", args=[member.pk])
+    data = _change_data(admin_client.get(url))
+    data.update(pref_language="English!", pref_timezone="Mars/Olympus")
+
+    response = admin_client.post(url, data)
+
+    errors = response.context["adminform"].form.errors
+    assert errors["pref_language"] == ["Give a language tag such as en, de or pt-BR."]
+    assert "pref_timezone" in errors
+    member.refresh_from_db()
+    assert member.preferences["timezone"] == "UTC"

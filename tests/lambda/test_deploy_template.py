@@ -114,4 +114,8 @@ def test_tokens_live_fifteen_minutes_so_a_removed_member_loses_access_soon() -> 
     client = _template()["Resources"]["UserPoolClient"]["Properties"]
 
     assert (client["AccessTokenValidity"], client["IdTokenValidity"]) == (15, 15)
-    assert client["TokenValidityUnits"] == {"AccessToken": "minutes", "IdToken": "minutes", "RefreshToken": "days"}
+    assert client["TokenValidityUnits"] == {
+        "AccessToken": "minutes",
+        "IdToken": "minutes",
+        "RefreshToken": "days",
+    }
