@@ -187,20 +187,24 @@ if FORCE_SCRIPT_NAME and not STATIC_URL.startswith(("/", "http://", "https://"))
     # get_asgi_application() sets Django up without the script prefix, and STATIC_URL is read
     # (and cached) then: a relative one would miss the prefix. WhiteNoise strips it again.
     STATIC_URL = f"{FORCE_SCRIPT_NAME.rstrip('/')}/{STATIC_URL}"
+# Collected static files: hashed names, gzip/brotli copies and a year's immutable cache
+# (WhiteNoise), in production and under `make run`, which runs collectstatic first
+# (scripts/run_local.py sets STATIC_COLLECTED). Without them every admin page made the browser
+# revalidate each file with runserver (issue 17: warm loads of 430-540 ms). Tests and a bare
+# runserver read the source folders through the finders and need no collectstatic.
+STATIC_COLLECTED = PRODUCTION or env.bool("STATIC_COLLECTED", default=False)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"
-            if PRODUCTION
+            if STATIC_COLLECTED
             else "django.contrib.staticfiles.storage.StaticFilesStorage"
         )
     },
 }
-# Serve static files straight from the finders outside production, so tests and
-# `runserver` need no collectstatic.
-WHITENOISE_USE_FINDERS = not PRODUCTION
-WHITENOISE_AUTOREFRESH = not PRODUCTION
+WHITENOISE_USE_FINDERS = not STATIC_COLLECTED
+WHITENOISE_AUTOREFRESH = not STATIC_COLLECTED
 
 # Tasks: the durable side-effect queue (outbox) runs on Django's task framework.
 TASKS = {

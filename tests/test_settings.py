@@ -234,3 +234,21 @@ def test_production_refuses_the_local_emulators():
     result = run_django("import django; django.setup()", **env, LOCAL_AWS_URL="http://127.0.0.1:5001")
     assert result.returncode != 0
     assert "LOCAL_AWS_URL or LOCAL_COGNITO_URL is set in production" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("environment", "collected", "storage", "finders"),
+    [
+        ({"GATEHOUSE_ENV": "development"}, "", "StaticFilesStorage", "True"),
+        ({"GATEHOUSE_ENV": "development"}, "on", "CompressedManifestStaticFilesStorage", "False"),
+        ({**PRODUCTION, "OUTBOX_ENCRYPTION_KEYS": FERNET_KEY}, "", "CompressedManifestStaticFilesStorage", "False"),
+    ],
+)
+def test_collected_static_files_in_production_and_under_make_run(environment, collected, storage, finders):
+    code = (
+        "from django.conf import settings; "
+        "print(settings.STORAGES['staticfiles']['BACKEND'].rsplit('.', 1)[1], settings.WHITENOISE_USE_FINDERS)"
+    )
+    env = {"DATABASE_URL": "postgres://x@127.0.0.1/x", **environment, "STATIC_COLLECTED": collected}
+    result = run_django(code, **env)
+    assert result.stdout.split() == [storage, finders], result.stderr

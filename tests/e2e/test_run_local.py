@@ -80,6 +80,14 @@ def test_make_run_starts_the_embedded_aws_and_stops_everything_it_started(tmp_pa
             "runserver",
         ]
         assert urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz").read() == b"ok"
+        # Static files as in production: hashed names, compressed, cached for a year.
+        login = urllib.request.urlopen(f"http://127.0.0.1:{port}/admin/login/").read().decode()
+        css = re.search(r'href="(/static/gatehouse/admin\.[0-9a-f]{12}\.css)"', login)[1]
+        static = urllib.request.urlopen(
+            urllib.request.Request(f"http://127.0.0.1:{port}{css}", headers={"Accept-Encoding": "gzip"})
+        )
+        assert static.headers["Cache-Control"] == "max-age=315360000, public, immutable"
+        assert static.headers["Content-Encoding"] == "gzip"
         # The token issuer names the port cognito-local runs on this time.
         config = json.loads((tmp_path / "local" / "cognito" / ".cognito" / "config.json").read_text())
         assert config["TokenConfig"]["IssuerDomain"] == cognito_url
