@@ -50,6 +50,7 @@ class ChartTick:
     x: float
     y: float
     label: str
+    css: str = ""
 
 
 @dataclass(frozen=True)
@@ -108,11 +109,18 @@ def activity_chart(days: list[tuple[date, int, int]]) -> Chart:
         ChartTick(x=PLOT_LEFT - 4, y=round(base - plot_height * n / top, 1), label=str(n))
         for n in (0, top // 2, top)
     ]
-    # A date under the first day of each week, and under today.
+    # A date under the first day of each week, and under today, right-aligned so it is not cut
+    # off; a weekly date too close to today's would overlap it.
+    last = len(days) - 1
     x_ticks = [
-        ChartTick(x=round(PLOT_LEFT + i * slot + bar, 1), y=CHART_HEIGHT - 6, label=f"{day:%b %-d}")
+        ChartTick(
+            x=round(PLOT_LEFT + (i + 1) * slot if i == last else PLOT_LEFT + i * slot + bar, 1),
+            y=CHART_HEIGHT - 6,
+            label=f"{day:%b %-d}",
+            css="gh-tick-end" if i == last else "",
+        )
         for i, (day, _, _) in enumerate(days)
-        if i % 7 == 0 or i == len(days) - 1
+        if (i % 7 == 0 and last - i >= 4) or i == last
     ]
     return Chart(bars=bars, y_ticks=y_ticks, x_ticks=x_ticks, top=top)
 
