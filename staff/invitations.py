@@ -34,6 +34,10 @@ if TYPE_CHECKING:
     from tenants.models import UserProfile
 
 
+def _short(moment: Any) -> str:
+    return f"{moment:%Y-%m-%d %H:%M}" if moment else "—"
+
+
 def _delivery_summary(deliveries: dict[int, str]) -> str:
     """' Emails: 2 sent, 1 queued.' from each invitation's latest email state."""
     if not deliveries:
@@ -99,12 +103,11 @@ class InvitationAdmin(LargeTableAdmin):
         "company",
         "role",
         "status_badge",
-        "expires_at",
-        "emails_sent",
-        "last_email",
-        "last_sent_at",
-        "created_by",
-        "accepted_at",
+        "expires",
+        "emails",
+        "last_sent",
+        # created_by is the "By created by" filter beside the list and on each invitation's
+        # page; the status column carries the acceptance date.
     ]
     list_filter = [
         InvitationStatusFilter,
@@ -151,6 +154,26 @@ class InvitationAdmin(LargeTableAdmin):
     @admin.display(description="last email")
     def last_email(self, obj: Invitation) -> str:
         return last_email_label(obj)
+
+    # The list in one laptop-wide table (issue 17: Last sent, Created by and Accepted at were
+    # cut off): short dates, and the emails in one column.
+    @admin.display(description="emails")
+    def emails(self, obj: Invitation) -> str:
+        if not obj.times_sent:
+            return "not emailed"
+        return f"{getattr(obj, 'emails_accepted', 0)} sent · last {last_email_label(obj)}"
+
+    @admin.display(description="expires", ordering="expires_at")
+    def expires(self, obj: Invitation) -> str:
+        return _short(obj.expires_at)
+
+    @admin.display(description="last sent", ordering="last_sent_at")
+    def last_sent(self, obj: Invitation) -> str:
+        return _short(obj.last_sent_at)
+
+    @admin.display(description="accepted", ordering="accepted_at")
+    def accepted(self, obj: Invitation) -> str:
+        return _short(obj.accepted_at)
 
     def get_autocomplete_fields(self, request: HttpRequest) -> list[str]:
         # Role autocomplete asks the role admin, which support staff may not open: a plain
@@ -352,6 +375,8 @@ class InvitationAdmin(LargeTableAdmin):
 
     @admin.display(description="status")
     def status_badge(self, obj: Invitation) -> str:
+        if obj.status == InvitationStatus.ACCEPTED and obj.accepted_at:
+            return f"{obj.status.label} {obj.accepted_at:%Y-%m-%d %H:%M}"
         return obj.status.label
 
     @admin.action(description="Revoke selected invitations", permissions=["change"])

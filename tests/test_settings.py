@@ -241,7 +241,12 @@ def test_production_refuses_the_local_emulators():
     [
         ({"GATEHOUSE_ENV": "development"}, "", "StaticFilesStorage", "True"),
         ({"GATEHOUSE_ENV": "development"}, "on", "CompressedManifestStaticFilesStorage", "False"),
-        ({**PRODUCTION, "OUTBOX_ENCRYPTION_KEYS": FERNET_KEY}, "", "CompressedManifestStaticFilesStorage", "False"),
+        (
+            {**PRODUCTION, "OUTBOX_ENCRYPTION_KEYS": FERNET_KEY},
+            "",
+            "CompressedManifestStaticFilesStorage",
+            "False",
+        ),
     ],
 )
 def test_collected_static_files_in_production_and_under_make_run(environment, collected, storage, finders):

@@ -77,10 +77,11 @@ def test_the_list_counts_sends_ses_accepted_not_emails_queued(ses_down, admin_cl
         "nel@acme.com": (0, 0, None),
     }
     body = response.content.decode()
-    assert "Sent (SES accepted)" in body
     assert "Times sent" not in body
-    assert '<td class="field-last_email">maybe sent</td>' in body
-    assert '<td class="field-last_email">not emailed</td>' in body
+    assert '<td class="field-emails">1 sent · last sent</td>' in body
+    assert '<td class="field-emails">0 sent · last maybe sent</td>' in body
+    assert '<td class="field-emails">0 sent · last queued, retrying (not accepted yet)</td>' in body
+    assert '<td class="field-emails">not emailed</td>' in body
     assert Invitation.objects.get(pk=invitation.pk).times_sent == 1
 
 

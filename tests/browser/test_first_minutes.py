@@ -40,6 +40,14 @@ def test_the_mailbox_shows_an_invitation_email_rendered_in_the_sandboxed_frame(
     page.click("input[name=_save]")
     assert page.inner_text("#gh-email-delivery") == "The invitation email to erin@acme.com: sent."
 
+    # The invitation list fits its area: no column cut off at a laptop's width (issue 17).
+    page.goto("/admin/invites/invitation/")
+    staff.shot("first-minutes-invitations")
+    widths = page.evaluate(
+        "() => { const t = document.querySelector('#result_list'); return [t.scrollWidth, t.parentElement.clientWidth]; }"
+    )
+    assert widths[0] <= widths[1], widths
+
     page.click("text=Mailbox (local)")
     page.wait_for_url("**/admin/mailbox/")
     assert page.locator("#gh-mailbox tbody tr").first.inner_text().startswith("erin@acme.com")
