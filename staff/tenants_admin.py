@@ -24,13 +24,14 @@ from staff import pages
 from staff.forms import EraseForm, RoleChangeForm, SuspendForm, UserProfileForm
 from staff.memberships import PersonMembershipInline
 from staff.scale import LargeTableAdmin
-from tenants.emails import TemplateProblem, validate_template
+from tenants.emails import TemplateProblem, required_placeholders, validate_template
 from tenants.models import (
     ActivityEvent,
     AppClient,
     Company,
     CompanyDomain,
     EmailTemplate,
+    EmailTemplateKey,
     FeatureFlag,
     FeatureFlagOverride,
     KnownDevice,
@@ -354,6 +355,16 @@ class EmailTemplateForm(forms.ModelForm[EmailTemplate]):
     class Meta:
         model = EmailTemplate
         fields = ["key", "language", "company", "subject", "html_body", "text_body", "sms_body"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Say what the message must contain before a save fails for it (issue 17).
+        needs = [
+            f"{label}: {', '.join(required_placeholders(key))}"
+            for key, label in EmailTemplateKey.choices
+            if required_placeholders(key)
+        ]
+        self.fields["key"].help_text = "Must contain, in the HTML and text bodies: " + "; ".join(needs) + "."
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

@@ -252,7 +252,8 @@ def test_production_refuses_the_local_emulators():
 def test_collected_static_files_in_production_and_under_make_run(environment, collected, storage, finders):
     code = (
         "from django.conf import settings; "
-        "print(settings.STORAGES['staticfiles']['BACKEND'].rsplit('.', 1)[1], settings.WHITENOISE_USE_FINDERS)"
+        "print(settings.STORAGES['staticfiles']['BACKEND'].rsplit('.', 1)[1],"
+        " settings.WHITENOISE_USE_FINDERS)"
     )
     env = {"DATABASE_URL": "postgres://x@127.0.0.1/x", **environment, "STATIC_COLLECTED": collected}
     result = run_django(code, **env)

@@ -161,3 +161,20 @@ def test_preferences_refuse_an_unknown_time_zone_and_a_bad_language(admin_client
     assert "pref_timezone" in errors
     member.refresh_from_db()
     assert member.preferences["timezone"] == "UTC"
+
+
+def test_the_template_form_names_the_required_placeholders_before_a_save(admin_client):
+    from django.urls import reverse
+
+    body = admin_client.get(reverse("admin:tenants_emailtemplate_add")).content.decode()
+
+    assert "Must contain, in the HTML and text bodies: Login code (passwordless): {{ code }};" in body
+    assert "{{ code }}, {{ username }}" in body
+
+
+def test_the_top_bar_says_people_for_user_profiles_not_users(admin_client):
+    from django.urls import reverse
+
+    body = admin_client.get(reverse("admin:index")).content.decode()
+
+    assert f'<a href="{reverse("admin:tenants_userprofile_changelist")}">People</a>' in body

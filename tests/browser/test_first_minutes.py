@@ -44,7 +44,8 @@ def test_the_mailbox_shows_an_invitation_email_rendered_in_the_sandboxed_frame(
     page.goto("/admin/invites/invitation/")
     staff.shot("first-minutes-invitations")
     widths = page.evaluate(
-        "() => { const t = document.querySelector('#result_list'); return [t.scrollWidth, t.parentElement.clientWidth]; }"
+        "() => { const t = document.querySelector('#result_list');"
+        " return [t.scrollWidth, t.parentElement.clientWidth]; }"
     )
     assert widths[0] <= widths[1], widths
 
