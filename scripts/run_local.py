@@ -384,8 +384,10 @@ def run() -> int:
 
 
 def main(argv: list[str]) -> int:
-    # make stop sends SIGTERM: the same orderly stop as Ctrl-C.
+    # make stop sends SIGTERM: the same orderly stop as Ctrl-C. SIGINT explicitly too: a shell
+    # starts a background job with SIGINT ignored, and Python then never raises KeyboardInterrupt.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     command = argv[1] if len(argv) > 1 else "run"
     if command == "run":
         return run()
