@@ -2,16 +2,23 @@
 PY := .venv/bin/python
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: setup run test test-fast lint format migrations-check bench worker openapi
+.PHONY: setup run stop reset test test-fast lint format migrations-check bench worker openapi
 
 setup:
 	@scripts/setup.sh
 
+# Postgres, moto (SES, SNS, SQS, KMS), cognito-local, the triggers and the admin; Ctrl-C stops
+# them all (scripts/run_local.py). PORT=8001 make run for another admin port.
 run: setup
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py seed_demo
-	@echo "Gatehouse admin: http://127.0.0.1:8000/admin/"
-	$(PY) manage.py runserver 127.0.0.1:8000
+	@$(PY) scripts/run_local.py
+
+# Whatever a run left behind (its processes by their recorded ids, the embedded Postgres).
+stop:
+	@$(PY) scripts/run_local.py stop
+
+# Stop, then delete .local/: the database, cognito-local's user pool and the logs.
+reset:
+	@$(PY) scripts/run_local.py reset
 
 test: setup
 	scripts/test.sh

@@ -14,12 +14,22 @@ NO_DATABASE_HELP = (
     "Gatehouse needs PostgreSQL. Set DATABASE_URL (for example "
     "postgres://postgres@127.0.0.1:5432/gatehouse), or install the development "
     "requirements (`pip install -r requirements-dev.txt`) so that an embedded "
-    "Postgres (pgserver) can start in .pgdata/."
+    "Postgres (pgserver) can start in .local/pgdata/."
 )
 
 
+# Everything `make run` keeps between runs (the embedded Postgres, the emulators' data, logs)
+# lives in this one git-ignored folder, so `make reset` is one rm -rf (scripts/run_local.py).
+LOCAL_DIR_NAME = ".local"
+
+
+def embedded_pgdata(base_dir: Path) -> Path:
+    # GATEHOUSE_LOCAL_DIR: the same override scripts/run_local.py reads.
+    return Path(os.environ.get("GATEHOUSE_LOCAL_DIR") or base_dir / LOCAL_DIR_NAME) / "pgdata"
+
+
 def embedded_database_url(base_dir: Path) -> str:
-    """Start (or reuse) the embedded Postgres kept in .pgdata/ and return its URL."""
+    """Start (or reuse) the embedded Postgres kept in .local/pgdata/ and return its URL."""
     # pgserver's platformdirs warns at import when XDG_RUNTIME_DIR is unset (root, CI).
     if "XDG_RUNTIME_DIR" not in os.environ:
         runtime = Path(tempfile.gettempdir()) / f"gatehouse-runtime-{os.getuid()}"
@@ -30,7 +40,8 @@ def embedded_database_url(base_dir: Path) -> str:
     except ImportError as exc:
         raise ImproperlyConfigured(NO_DATABASE_HELP) from exc
     # cleanup_mode=None: the server outlives this process and is reused by the next one.
-    pgdata = base_dir / ".pgdata"
+    pgdata = embedded_pgdata(base_dir)
+    pgdata.parent.mkdir(exist_ok=True)
     get_server(pgdata, cleanup_mode=None)
     # The server listens only on a Unix socket inside pgdata.
     return f"postgres://postgres@/postgres?host={pgdata}"

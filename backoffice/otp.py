@@ -31,6 +31,7 @@ from typing import Any, TypeVar, cast
 
 import django_otp
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth.views import redirect_to_login
@@ -67,6 +68,12 @@ class SecondFactorAdminSite(admin.AdminSite):
 
     def has_permission(self, request: HttpRequest) -> bool:
         return super().has_permission(request) and not staff_needs_second_factor(request)
+
+    def each_context(self, request: HttpRequest) -> dict[str, Any]:
+        context = super().each_context(request)
+        # The top bar links the mailbox only when make run's local SES is there (staff/mailbox.py).
+        context["local_mailbox"] = bool(settings.LOCAL_AWS_URL) and not settings.PRODUCTION
+        return context
 
     def admin_view(self, view: _View, cacheable: bool = False) -> _View:
         inner = super().admin_view(view, cacheable)

@@ -191,20 +191,24 @@ if FORCE_SCRIPT_NAME and not STATIC_URL.startswith(("/", "http://", "https://"))
     # get_asgi_application() sets Django up without the script prefix, and STATIC_URL is read
     # (and cached) then: a relative one would miss the prefix. WhiteNoise strips it again.
     STATIC_URL = f"{FORCE_SCRIPT_NAME.rstrip('/')}/{STATIC_URL}"
+# Collected static files: hashed names, gzip/brotli copies and a year's immutable cache
+# (WhiteNoise), in production and under `make run`, which runs collectstatic first
+# (scripts/run_local.py sets STATIC_COLLECTED). Without them every admin page made the browser
+# revalidate each file with runserver (issue 17: warm loads of 430-540 ms). Tests and a bare
+# runserver read the source folders through the finders and need no collectstatic.
+STATIC_COLLECTED = PRODUCTION or env.bool("STATIC_COLLECTED", default=False)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"
-            if PRODUCTION
+            if STATIC_COLLECTED
             else "django.contrib.staticfiles.storage.StaticFilesStorage"
         )
     },
 }
-# Serve static files straight from the finders outside production, so tests and
-# `runserver` need no collectstatic.
-WHITENOISE_USE_FINDERS = not PRODUCTION
-WHITENOISE_AUTOREFRESH = not PRODUCTION
+WHITENOISE_USE_FINDERS = not STATIC_COLLECTED
+WHITENOISE_AUTOREFRESH = not STATIC_COLLECTED
 
 # Tasks: the durable side-effect queue (outbox) runs on Django's task framework.
 TASKS = {
@@ -268,6 +272,21 @@ OTP_STATIC_THROTTLE_FACTOR = env.int("OTP_THROTTLE_FACTOR", default=1)
 AWS_REGION = env.str("AWS_REGION", default=env.str("AWS_DEFAULT_REGION", default="us-east-1"))
 # Points every boto3 client at an emulator (moto's server, LocalStack) when set.
 AWS_ENDPOINT_URL = env.str("AWS_ENDPOINT_URL", default="") or None
+# The embedded AWS of `make run` (scripts/run_local.py): moto's server for SES, SNS, SQS and
+# KMS, cognito-local for the user pool. Per service, because one endpoint cannot serve both.
+# Development only: production talks to AWS, and refuses to start when these are set.
+LOCAL_AWS_URL = env.str("LOCAL_AWS_URL", default="")
+LOCAL_COGNITO_URL = env.str("LOCAL_COGNITO_URL", default="")
+if PRODUCTION and (LOCAL_AWS_URL or LOCAL_COGNITO_URL):
+    raise ImproperlyConfigured(
+        "LOCAL_AWS_URL or LOCAL_COGNITO_URL is set in production: they point boto3 at the local "
+        "emulators of `make run`. Unset them (use AWS_ENDPOINT_URL for an emulator on purpose)."
+    )
+AWS_SERVICE_ENDPOINTS: dict[str, str] = {}
+if LOCAL_AWS_URL:
+    AWS_SERVICE_ENDPOINTS.update(dict.fromkeys(("ses", "sesv2", "sns", "sqs", "kms"), LOCAL_AWS_URL))
+if LOCAL_COGNITO_URL:
+    AWS_SERVICE_ENDPOINTS["cognito-idp"] = LOCAL_COGNITO_URL
 COGNITO_USER_POOL_ID = env.str("COGNITO_USER_POOL_ID", default="")
 COGNITO_APP_CLIENT_ID = env.str("COGNITO_APP_CLIENT_ID", default="")
 # The tenant API (api/, docs/api.md) accepts Cognito's tokens from this issuer only. Derived
@@ -394,6 +413,9 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # Django's own default config gives "django" a plain console handler under DEBUG as
+        # well: with it every line printed twice, plain and JSON (issue 17). One JSON line.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "WARNING"},
         "pgserver": {"level": "WARNING"},
         "axes": {"level": "WARNING"},

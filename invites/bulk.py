@@ -116,6 +116,16 @@ def _csv_lines(text: str) -> list[tuple[int, list[str]]]:
     return rows
 
 
+def invitation_empty_lines(text: str) -> list[int]:
+    """Numbers of the empty lines between rows, which the parse skips: staff are told, not left guessing.
+
+    Blank lines after the last row (a trailing newline or two) are not worth a word.
+    """
+    numbers = [number for number, line in enumerate(text.splitlines(), start=1) if not line.strip(" \t,;")]
+    last_row = max((number for number, _ in _csv_lines(text)), default=0)
+    return [number for number in numbers if number < last_row]
+
+
 class _EqualsAny(Func):
     """`column = ANY(%s)`: the list goes as one array parameter, where `__in` sends one per value."""
 

@@ -183,13 +183,21 @@ def invitation_send(*, invitation: Invitation, code: str) -> None:
     invitation_email_enqueue(invitation=invitation, code=code)
 
 
+INVITATION_EMAIL_KEY_PREFIX = "invitation:"
+
+
+def invitation_email_key(*, invitation_id: int, sending: int) -> str:
+    """The idempotency key of an invitation's n-th email (the outbox puts "email:" in front)."""
+    return f"{INVITATION_EMAIL_KEY_PREFIX}{invitation_id}:{sending}"
+
+
 def invitation_email_enqueue(*, invitation: Invitation, code: str) -> None:
     """Queue the email of an invitation whose times_sent already counts this sending."""
     company = invitation.company
     # Someone with an account cannot sign up again: they sign in and accept (invitation_accept_by).
     existing = UserProfile.objects.filter(email=invitation.email).only("pk").first()
     email_queue(
-        key=f"invitation:{invitation.pk}:{invitation.times_sent}",
+        key=invitation_email_key(invitation_id=invitation.pk, sending=invitation.times_sent),
         template="invitation",
         to=invitation.email,
         company=company,

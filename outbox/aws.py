@@ -25,7 +25,8 @@ def client(service: str) -> Any:
     return boto3.client(
         service,
         region_name=settings.AWS_REGION,
-        endpoint_url=settings.AWS_ENDPOINT_URL,
+        # A service's own emulator (make run's embedded AWS) before the one for every service.
+        endpoint_url=settings.AWS_SERVICE_ENDPOINTS.get(service) or settings.AWS_ENDPOINT_URL,
         config=config,
     )
 

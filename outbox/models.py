@@ -27,6 +27,23 @@ class SideEffectStatus(models.TextChoices):
     FAILED = "failed", "Failed (gave up)"
 
 
+def delivery_label(*, status: str | None, attempts: int = 0) -> str:
+    """What staff are told about a message from its row: never "sent" before the service took it.
+
+    None: no row (nothing was queued). A pending row that was tried has been refused or timed
+    out at least once and waits for its next try.
+    """
+    if status is None:
+        return "not emailed"
+    if status == SideEffectStatus.PENDING:
+        return "queued, retrying (not accepted yet)" if attempts else "queued"
+    if status == SideEffectStatus.IN_FLIGHT:
+        return "maybe sent"
+    if status == SideEffectStatus.DONE:
+        return "sent"
+    return "failed"
+
+
 class SideEffectQuerySet(models.QuerySet["SideEffect"]):
     def due(self) -> SideEffectQuerySet:
         return self.filter(status=SideEffectStatus.PENDING, next_attempt_at__lte=Now())
@@ -91,3 +108,8 @@ class SideEffect(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} [{self.status}]"
+
+    @property
+    def delivery(self) -> str:
+        """queued, sent, maybe sent or failed, as staff are told (delivery_label)."""
+        return delivery_label(status=self.status, attempts=self.attempts)

@@ -40,16 +40,52 @@ class ChartBar:
     height: float
     css: str
     title: str
+    value: int = 0
 
 
-CHART_WIDTH = 600
-CHART_HEIGHT = 120
+@dataclass(frozen=True)
+class ChartTick:
+    """A label on an axis: x and y in the SVG's coordinates."""
+
+    x: float
+    y: float
+    label: str
+    css: str = ""
 
 
-def activity_chart(days: list[tuple[date, int, int]]) -> list[ChartBar]:
-    """Bars for sign-ups and sign-ins per day, scaled to the chart; drawn as inline SVG."""
-    top = max([max(ups, ins) for _, ups, ins in days] + [1])
-    slot = CHART_WIDTH / max(len(days), 1)
+@dataclass(frozen=True)
+class Chart:
+    bars: list[ChartBar]
+    y_ticks: list[ChartTick]
+    x_ticks: list[ChartTick]
+    top: int
+
+
+CHART_WIDTH = 640
+CHART_HEIGHT = 170
+# Room for the count labels on the left and the dates below (issue 17: the chart had neither).
+PLOT_LEFT = 34
+PLOT_TOP = 12
+PLOT_BOTTOM = 22
+
+
+def _nice_top(value: int) -> int:
+    """The smallest of 2, 4, 10, 20, 40, 100, ... at least `value`: its half is a whole number too."""
+    scale = 1
+    while True:
+        for step in (2, 4, 10):
+            if step * scale >= value:
+                return step * scale
+        scale *= 10
+
+
+def activity_chart(days: list[tuple[date, int, int]]) -> Chart:
+    """Bars for sign-ups and sign-ins per day, with a count axis and dates; drawn as inline SVG."""
+    top = _nice_top(max([max(ups, ins) for _, ups, ins in days] + [1]))
+    plot_width = CHART_WIDTH - PLOT_LEFT
+    plot_height = CHART_HEIGHT - PLOT_TOP - PLOT_BOTTOM
+    base = PLOT_TOP + plot_height
+    slot = plot_width / max(len(days), 1)
     bar = max(slot / 2 - 1, 1)
     bars = []
     for i, (day, ups, ins) in enumerate(days):
@@ -57,18 +93,36 @@ def activity_chart(days: list[tuple[date, int, int]]) -> list[ChartBar]:
             (0, ups, "gh-bar-signup", "sign-ups"),
             (bar, ins, "gh-bar-signin", "sign-ins"),
         ):
-            height = CHART_HEIGHT * value / top
+            height = plot_height * value / top
             bars.append(
                 ChartBar(
-                    x=round(i * slot + offset, 1),
-                    y=round(CHART_HEIGHT - height, 1),
+                    x=round(PLOT_LEFT + i * slot + offset, 1),
+                    y=round(base - height, 1),
                     width=round(bar, 1),
                     height=round(height, 1),
                     css=css,
                     title=f"{day:%Y-%m-%d}: {value} {label}",
+                    value=value,
                 )
             )
-    return bars
+    y_ticks = [
+        ChartTick(x=PLOT_LEFT - 4, y=round(base - plot_height * n / top, 1), label=str(n))
+        for n in (0, top // 2, top)
+    ]
+    # A date under the first day of each week, and under today, right-aligned so it is not cut
+    # off; a weekly date too close to today's would overlap it.
+    last = len(days) - 1
+    x_ticks = [
+        ChartTick(
+            x=round(PLOT_LEFT + (i + 1) * slot if i == last else PLOT_LEFT + i * slot + bar, 1),
+            y=CHART_HEIGHT - 6,
+            label=f"{day:%b %-d}",
+            css="gh-tick-end" if i == last else "",
+        )
+        for i, (day, _, _) in enumerate(days)
+        if (i % 7 == 0 and last - i >= 4) or i == last
+    ]
+    return Chart(bars=bars, y_ticks=y_ticks, x_ticks=x_ticks, top=top)
 
 
 def dashboard_data() -> dict[str, Any]:

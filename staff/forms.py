@@ -127,3 +127,68 @@ class TriggerTryForm(forms.Form):
         if not isinstance(event, dict):
             raise forms.ValidationError("An event is a JSON object ({...}).")
         return event
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _timezones() -> list[tuple[str, str]]:
+    from zoneinfo import available_timezones
+
+    return [(name, name) for name in sorted(available_timezones())]
+
+
+class UserProfileForm(forms.ModelForm[UserProfile]):
+    """A person's preferences as fields, not a raw JSON textarea (issue 17).
+
+    The fields read from and write into `preferences`, keeping any key the customer's app
+    stored that the admin does not show. theme and language go into every token
+    (custom:theme, custom:language), so they are checked here.
+    """
+
+    pref_email_notifications = forms.BooleanField(required=False, label="Email notifications")
+    pref_product_updates = forms.BooleanField(required=False, label="Product update emails")
+    pref_theme = forms.ChoiceField(choices=[("light", "Light"), ("dark", "Dark")], label="Theme")
+    pref_language = forms.RegexField(
+        regex=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$",
+        max_length=35,
+        label="Language",
+        help_text="A language tag such as en, de or pt-BR.",
+        error_messages={"invalid": "Give a language tag such as en, de or pt-BR."},
+    )
+    pref_timezone = forms.ChoiceField(choices=_timezones, label="Time zone")
+
+    class Meta:
+        model = UserProfile
+        # The admin's fieldsets name the rest; preferences are edited through the fields above.
+        fields = ["given_name", "family_name", "onboarding_step"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        prefs = self.instance.preferences if isinstance(self.instance.preferences, dict) else {}
+        notifications = _dict(prefs.get("notifications"))
+        self.initial.update(
+            pref_email_notifications=bool(notifications.get("email", True)),
+            pref_product_updates=bool(notifications.get("product_updates", False)),
+            pref_theme=str(prefs.get("theme") or "light"),
+            pref_language=str(prefs.get("language") or "en"),
+            pref_timezone=str(prefs.get("timezone") or "UTC"),
+        )
+
+    def save(self, commit: bool = True) -> UserProfile:
+        profile = super().save(commit=False)
+        prefs = dict(_dict(profile.preferences))
+        notifications = _dict(prefs.get("notifications"))
+        data = self.cleaned_data
+        prefs["notifications"] = {
+            **notifications,
+            "email": data["pref_email_notifications"],
+            "product_updates": data["pref_product_updates"],
+        }
+        prefs.update(theme=data["pref_theme"], language=data["pref_language"], timezone=data["pref_timezone"])
+        profile.preferences = prefs
+        if commit:
+            profile.save()
+            self.save_m2m()
+        return profile

@@ -13,11 +13,18 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, Streami
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
 
-from invites.bulk import invitation_bulk_create, invitation_rows_parse, invitations_export_rows
+from invites.bulk import (
+    invitation_bulk_create,
+    invitation_empty_lines,
+    invitation_rows_parse,
+    invitations_export_rows,
+)
 from invites.cognito_users import invitation_create_cognito_user
 from invites.models import Invitation, InvitationQuerySet, InvitationStatus, SignupPolicy, SignupRefusal
 from invites.services import invitation_create, invitation_extend, invitation_resend, invitation_revoke
+from staff.deliveries import invitation_deliveries, invitations_with_delivery, last_email_label
 from staff.invitation_forms import BulkInvitationForm, CognitoInvitationForm, InvitationValidationMixin
 from staff.scale import LargeTableAdmin
 
@@ -25,6 +32,20 @@ if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
 
     from tenants.models import UserProfile
+
+
+def _short(moment: Any) -> str:
+    return f"{moment:%Y-%m-%d %H:%M}" if moment else "—"
+
+
+def _delivery_summary(deliveries: dict[int, str]) -> str:
+    """' Emails: 2 sent, 1 queued.' from each invitation's latest email state."""
+    if not deliveries:
+        return ""
+    counts: dict[str, int] = {}
+    for label in deliveries.values():
+        counts[label] = counts.get(label, 0) + 1
+    return " Emails: " + ", ".join(f"{n} {label}" for label, n in sorted(counts.items())) + "."
 
 
 class InvitationStatusFilter(admin.SimpleListFilter):
@@ -82,11 +103,11 @@ class InvitationAdmin(LargeTableAdmin):
         "company",
         "role",
         "status_badge",
-        "expires_at",
-        "times_sent",
-        "last_sent_at",
-        "created_by",
-        "accepted_at",
+        "expires",
+        "emails",
+        "last_sent",
+        # created_by is the "By created by" filter beside the list and on each invitation's
+        # page; the status column carries the acceptance date.
     ]
     list_filter = [
         InvitationStatusFilter,
@@ -112,9 +133,47 @@ class InvitationAdmin(LargeTableAdmin):
         "accepted_by",
         "accepted_at",
         "revoked_at",
-        "times_sent",
+        "emails_queued",
+        "emails_sent",
+        "last_email",
         "last_sent_at",
     ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Invitation]:
+        # Whether SES took each email is in its outbox row: read with the list, not per row.
+        return invitations_with_delivery(super().get_queryset(request))
+
+    @admin.display(description="emails queued")
+    def emails_queued(self, obj: Invitation) -> int:
+        return obj.times_sent
+
+    @admin.display(description="sent (SES accepted)")
+    def emails_sent(self, obj: Invitation) -> int:
+        return getattr(obj, "emails_accepted", 0)
+
+    @admin.display(description="last email")
+    def last_email(self, obj: Invitation) -> str:
+        return last_email_label(obj)
+
+    # The list in one laptop-wide table (issue 17: Last sent, Created by and Accepted at were
+    # cut off): short dates, and the emails in one column.
+    @admin.display(description="emails")
+    def emails(self, obj: Invitation) -> str:
+        if not obj.times_sent:
+            return "not emailed"
+        return f"{getattr(obj, 'emails_accepted', 0)} sent · last {last_email_label(obj)}"
+
+    @admin.display(description="expires", ordering="expires_at")
+    def expires(self, obj: Invitation) -> str:
+        return _short(obj.expires_at)
+
+    @admin.display(description="last sent", ordering="last_sent_at")
+    def last_sent(self, obj: Invitation) -> str:
+        return _short(obj.last_sent_at)
+
+    @admin.display(description="accepted", ordering="accepted_at")
+    def accepted(self, obj: Invitation) -> str:
+        return _short(obj.accepted_at)
 
     def get_autocomplete_fields(self, request: HttpRequest) -> list[str]:
         # Role autocomplete asks the role admin, which support staff may not open: a plain
@@ -144,10 +203,13 @@ class InvitationAdmin(LargeTableAdmin):
         return super().changelist_view(request, extra)
 
     def _codes_page(self, request: HttpRequest, issued: list[Any], title: str) -> TemplateResponse:
+        # After the service committed, so the outbox has already tried each email once.
+        deliveries = invitation_deliveries(item.invitation for item in issued)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "issued": issued,
+            "issued_rows": [(item, deliveries[item.invitation.pk]) for item in issued],
             "title": title,
         }
         response = TemplateResponse(request, "admin/invites/invitation/bulk_codes.html", context)
@@ -210,6 +272,7 @@ class InvitationAdmin(LargeTableAdmin):
             "text": text,
             "good": sum(1 for row in rows or [] if row.ok),
             "bad": sum(1 for row in rows or [] if not row.ok),
+            "empty_lines": invitation_empty_lines(text) if rows else [],
         }
         return TemplateResponse(request, "admin/invites/invitation/bulk.html", context)
 
@@ -299,6 +362,9 @@ class InvitationAdmin(LargeTableAdmin):
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "invitation": obj,
+            # Read when the page renders: after the add view's transaction committed and the
+            # outbox tried the email, so the page says what SES did, not what was hoped.
+            "email_delivery": SimpleLazyObject(lambda: invitation_deliveries([obj])[obj.pk]),
             "code": code,
             "title": "Invitation created",
         }
@@ -309,6 +375,8 @@ class InvitationAdmin(LargeTableAdmin):
 
     @admin.display(description="status")
     def status_badge(self, obj: Invitation) -> str:
+        if obj.status == InvitationStatus.ACCEPTED and obj.accepted_at:
+            return f"{obj.status.label} {obj.accepted_at:%Y-%m-%d %H:%M}"
         return obj.status.label
 
     @admin.action(description="Revoke selected invitations", permissions=["change"])
@@ -322,15 +390,19 @@ class InvitationAdmin(LargeTableAdmin):
     @admin.action(description="Resend with a new code", permissions=["add"])
     def resend_selected(self, request: HttpRequest, queryset: QuerySet[Invitation]) -> None:
         sent = skipped = 0
+        resent = []
         for invitation in queryset.select_related("company", "role"):
             try:
-                invitation_resend(invitation=invitation)
+                resent.append(invitation_resend(invitation=invitation).invitation)
                 sent += 1
             except ValidationError:
                 skipped += 1
         level = messages.SUCCESS if not skipped else messages.WARNING
         self.message_user(
-            request, f"Resent {sent} invitation(s) with new codes; skipped {skipped} not pending.", level
+            request,
+            f"Resent {sent} invitation(s) with new codes; skipped {skipped} not pending."
+            + _delivery_summary(invitation_deliveries(resent)),
+            level,
         )
 
     @admin.action(description="Extend validity", permissions=["add"])

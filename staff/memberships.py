@@ -37,7 +37,7 @@ class _MembershipInline(admin.TabularInline[Membership, Any]):
     extra = 0
     can_delete = False
     show_change_link = True
-    fields = READ_ONLY
+    fields = [*READ_ONLY]  # a fresh list typed by the base class (mypy: list is invariant)
     readonly_fields = READ_ONLY
     max_num = 0  # listed here, changed on the membership's own page
 

@@ -19,6 +19,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from invites.models import Invitation
+from outbox.models import SideEffect
+from staff.deliveries import invitations_with_delivery, last_email_label
 from tenants.emails import TemplateProblem, TemplateSource, render_source, sample_context, validate_template
 from tenants.messages import email_queue
 from tenants.models import (
@@ -100,9 +102,13 @@ def company_overview(*, company: Company) -> CompanyOverview:
         ),
         owner=company.owner,
         pending_invitations=pending.count(),
-        recent_invitations=list(
-            pending.select_related("role", "created_by").order_by("-created_at")[:OVERVIEW_ROWS]
-        ),
+        recent_invitations=[
+            # What SES accepted and the latest email's state, from the outbox (staff/deliveries.py).
+            _with_last_email(invitation)
+            for invitation in invitations_with_delivery(
+                pending.select_related("role", "created_by").order_by("-created_at")
+            )[:OVERVIEW_ROWS]
+        ],
         flags=company_flag_report(company=company),
         sign_ins_30_days=ActivityEvent.objects.filter(
             company=company, kind=ActivityKind.SIGN_IN, created_at__gte=since
@@ -120,6 +126,11 @@ def company_overview(*, company: Company) -> CompanyOverview:
             "bulk": reverse("admin:invites_invitation_bulk") + f"?company={company.pk}",
         },
     )
+
+
+def _with_last_email(invitation: Invitation) -> Invitation:
+    invitation.last_email = last_email_label(invitation)  # type: ignore[attr-defined]
+    return invitation
 
 
 def _changelist(app: str, model: str, query: dict[str, Any]) -> str:
@@ -191,9 +202,9 @@ def email_preview_response(request: HttpRequest, data: QueryDict | None) -> Http
     return response
 
 
-def email_send_test(*, template: EmailTemplate, to: str) -> None:
+def email_send_test(*, template: EmailTemplate, to: str) -> SideEffect:
     """Queue the saved template, with sample data, to one address through the outbox."""
-    email_queue(
+    return email_queue(
         key=f"template-test:{template.pk}:{secrets.token_hex(8)}",
         template=template.key,
         to=to,

@@ -21,16 +21,17 @@ from django.urls import path, reverse
 
 from accounts.privacy import person_erase, person_export
 from staff import pages
-from staff.forms import EraseForm, RoleChangeForm, SuspendForm
+from staff.forms import EraseForm, RoleChangeForm, SuspendForm, UserProfileForm
 from staff.memberships import PersonMembershipInline
 from staff.scale import LargeTableAdmin
-from tenants.emails import TemplateProblem, validate_template
+from tenants.emails import TemplateProblem, required_placeholders, validate_template
 from tenants.models import (
     ActivityEvent,
     AppClient,
     Company,
     CompanyDomain,
     EmailTemplate,
+    EmailTemplateKey,
     FeatureFlag,
     FeatureFlagOverride,
     KnownDevice,
@@ -178,6 +179,7 @@ class UserProfileAdmin(LargeTableAdmin):
     search_fields = ["email", "username", "=cognito_sub", "given_name", "family_name", "company__name"]
     actions = ["suspend_selected", "reactivate_selected"]
     change_form_template = "admin/tenants/userprofile/change_form.html"
+    form = UserProfileForm
     inlines = [PersonMembershipInline]
     # Cognito owns identity. Company, role and status change only through the staff actions
     # (suspend, reactivate, change role), which keep Cognito in step and leave history.
@@ -203,7 +205,19 @@ class UserProfileAdmin(LargeTableAdmin):
             {"fields": ["cognito_sub", "username", "email", "given_name", "family_name"]},
         ),
         ("Membership", {"fields": ["company", "role", "status"]}),
-        ("Preferences", {"fields": ["preferences", "onboarding_step"]}),
+        (
+            "Preferences",
+            {
+                "fields": [
+                    "pref_email_notifications",
+                    "pref_product_updates",
+                    "pref_theme",
+                    "pref_language",
+                    "pref_timezone",
+                    "onboarding_step",
+                ]
+            },
+        ),
         (
             "Sign-up",
             {"fields": ["signup_source", "signup_campaign", "signup_referrer", "migrated_from_legacy"]},
@@ -355,6 +369,16 @@ class EmailTemplateForm(forms.ModelForm[EmailTemplate]):
         model = EmailTemplate
         fields = ["key", "language", "company", "subject", "html_body", "text_body", "sms_body"]
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Say what the message must contain before a save fails for it (issue 17).
+        needs = [
+            f"{label}: {', '.join(required_placeholders(key))}"
+            for key, label in EmailTemplateKey.choices
+            if required_placeholders(key)
+        ]
+        self.fields["key"].help_text = "Must contain, in the HTML and text bodies: " + "; ".join(needs) + "."
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         if self.errors:
@@ -441,8 +465,21 @@ class EmailTemplateAdmin(admin.ModelAdmin[EmailTemplate]):
                 request, "Your staff account has no email address to send the test to.", messages.ERROR
             )
             return back
-        pages.email_send_test(template=template, to=to)
-        self.message_user(request, f"A test of the saved version is on its way to {to}.")
+        effect = pages.email_send_test(template=template, to=to)
+        # Outside a transaction the outbox has tried the email by now: say what SES did.
+        effect.refresh_from_db(fields=["status", "attempts"])
+        delivery = effect.delivery
+        if delivery == "sent":
+            self.message_user(request, f"A test of the saved version was sent to {to} (SES accepted it).")
+        elif delivery == "failed":
+            self.message_user(request, f"The test email to {to} failed: see the outbox.", messages.ERROR)
+        else:
+            self.message_user(
+                request,
+                f"The test email to {to} is {delivery}: SES has not accepted it yet. The outbox "
+                "retries it and shows why.",
+                messages.WARNING,
+            )
         return back
 
 

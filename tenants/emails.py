@@ -71,6 +71,16 @@ COGNITO_KEYS = {
 }
 
 
+def required_placeholders(key: str) -> list[str]:
+    """What a template for `key` must contain, as staff write it: validate_template's rules."""
+    if key == "login_code":
+        return ["{{ code }}"]
+    return [
+        "{{ code }}" if placeholder == CODE_PLACEHOLDER else "{{ username }}"
+        for placeholder in COGNITO_KEYS.get(key, ())
+    ]
+
+
 class TemplateProblem(ValidationError):
     """A template that cannot be used; the message says which field and why."""
 

@@ -86,9 +86,16 @@ def aws(moto_server: MotoServer, settings: Any) -> Iterator[MotoServer]:
 
 @pytest.fixture
 def cognito_pool(aws: MotoServer, settings: Any) -> str:
-    from outbox.aws import client
+    import boto3
+    from botocore.config import Config
 
-    pool_id = client("cognito-idp").create_user_pool(PoolName="gatehouse-test")["UserPool"]["Id"]
+    # The test's own client, with time to spare: moto makes a signing key for every pool
+    # (0.3-0.6 s here), which on a loaded machine outlasted the 1 s budget of Gatehouse's
+    # clients and failed the fixture, not the test. Gatehouse's calls keep their budget.
+    cognito = boto3.client(
+        "cognito-idp", endpoint_url=aws.url, region_name=REGION, config=Config(read_timeout=30)
+    )
+    pool_id = cognito.create_user_pool(PoolName="gatehouse-test")["UserPool"]["Id"]
     settings.COGNITO_USER_POOL_ID = pool_id
     return pool_id
 

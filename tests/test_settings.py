@@ -143,7 +143,7 @@ def test_without_database_url_the_embedded_postgres_is_used(tmp_path):
     env = {"GATEHOUSE_ENV": "test", "DATABASE_URL": ""}
     result = run_django(code, **env)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == str(ROOT / ".pgdata")
+    assert result.stdout.strip() == str(ROOT / ".local" / "pgdata")
 
 
 def test_check_deploy_is_clean_with_production_settings():
@@ -227,3 +227,55 @@ def test_production_refuses_an_issuer_that_is_not_cognitos():
         derived.stderr
     )
     assert in_development.stdout.strip() == "http://127.0.0.1:9229/local_pool", in_development.stderr
+
+
+def test_the_embedded_aws_of_make_run_points_each_service_at_its_emulator():
+    code = "from django.conf import settings; print(sorted(settings.AWS_SERVICE_ENDPOINTS.items()))"
+    result = run_django(
+        code,
+        GATEHOUSE_ENV="development",
+        DATABASE_URL="postgres://x@127.0.0.1/x",
+        LOCAL_AWS_URL="http://127.0.0.1:5001",
+        LOCAL_COGNITO_URL="http://127.0.0.1:5002",
+    )
+    assert result.stdout.strip() == str(
+        [
+            ("cognito-idp", "http://127.0.0.1:5002"),
+            ("kms", "http://127.0.0.1:5001"),
+            ("ses", "http://127.0.0.1:5001"),
+            ("sesv2", "http://127.0.0.1:5001"),
+            ("sns", "http://127.0.0.1:5001"),
+            ("sqs", "http://127.0.0.1:5001"),
+        ]
+    ), result.stderr
+
+
+def test_production_refuses_the_local_emulators():
+    env = {**PRODUCTION, "OUTBOX_ENCRYPTION_KEYS": FERNET_KEY}
+    result = run_django("import django; django.setup()", **env, LOCAL_AWS_URL="http://127.0.0.1:5001")
+    assert result.returncode != 0
+    assert "LOCAL_AWS_URL or LOCAL_COGNITO_URL is set in production" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("environment", "collected", "storage", "finders"),
+    [
+        ({"GATEHOUSE_ENV": "development"}, "", "StaticFilesStorage", "True"),
+        ({"GATEHOUSE_ENV": "development"}, "on", "CompressedManifestStaticFilesStorage", "False"),
+        (
+            {**PRODUCTION, "OUTBOX_ENCRYPTION_KEYS": FERNET_KEY},
+            "",
+            "CompressedManifestStaticFilesStorage",
+            "False",
+        ),
+    ],
+)
+def test_collected_static_files_in_production_and_under_make_run(environment, collected, storage, finders):
+    code = (
+        "from django.conf import settings; "
+        "print(settings.STORAGES['staticfiles']['BACKEND'].rsplit('.', 1)[1],"
+        " settings.WHITENOISE_USE_FINDERS)"
+    )
+    env = {"DATABASE_URL": "postgres://x@127.0.0.1/x", **environment, "STATIC_COLLECTED": collected}
+    result = run_django(code, **env)
+    assert result.stdout.split() == [storage, finders], result.stderr

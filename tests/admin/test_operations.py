@@ -57,7 +57,7 @@ def test_dashboard_counts_7_and_30_days_and_draws_the_chart(admin_client, acme):
         ("rate_limited", 1),
     ]
     assert response.context["effects"] == {"waiting": 1, "failing": 1, "failed": 1}
-    assert len(response.context["chart"]) == 60
+    assert len(response.context["chart"].bars) == 60
     assert response.content.decode().count("<rect ") == 60
 
 

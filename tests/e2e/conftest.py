@@ -35,7 +35,7 @@ from triggers.management.commands.serve_triggers import InvokeServer
 REPO = Path(__file__).resolve().parents[2]
 COGNITO_LOCAL = REPO / "e2e" / "node_modules" / "cognito-local" / "lib" / "bin" / "start.js"
 # cognito-local's start.js with a logger that writes every line (see the script for why).
-COGNITO_LOCAL_LAUNCHER = Path(__file__).with_name("start_cognito_local.js")
+COGNITO_LOCAL_LAUNCHER = REPO / "e2e" / "start_cognito_local.js"
 # cognito-local sends every code it "delivers" as this value when CODE is set.
 CONFIRMATION_CODE = "246810"
 REGION = "us-east-1"

@@ -33,6 +33,8 @@ def test_prints_the_response(open_policy, tmp_path):
     code, out, err = run(str(path))
 
     assert (code, err) == (0, "")
+    # One JSON document ending in a newline, so a shell prompt starts on its own line (issue 17).
+    assert out.endswith("}\n")
     assert json.loads(out)["response"] == {
         "autoConfirmUser": False,
         "autoVerifyEmail": False,
