@@ -21,6 +21,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from core.addresses import normalize_email
@@ -112,7 +113,9 @@ def invitation_validate(
         errors["role"] = f"The role {role.key} belongs to another company."
     elif actor is not None and not role_grantable_by(role=role, actor=actor):
         errors["role"] = role_grant_refusal(role)
-    if not errors and (Invitation.objects.pending().filter(company=company, email=email).exists()):
+    # Through Lower(email): the expression of one_open_invitation_per_company_email's index.
+    open_for_email = Invitation.objects.pending().alias(email_lower=Lower("email"))
+    if not errors and open_for_email.filter(company=company, email_lower=email).exists():
         errors["email"] = f"{email} already has a pending invitation to {company}."
     if not errors and Membership.objects.current().filter(company=company, profile__email=email).exists():
         errors["email"] = f"{email} is already a member of {company}."
@@ -134,9 +137,9 @@ def invitation_create(
     """Create an invitation and return it with its code; replaces an expired open one."""
     email = invitation_validate(company=company, email=email, role=role, actor=created_by)
     # An expired invitation still counts as open for the unique constraint: void it.
-    Invitation.objects.open().filter(company=company, email=email, expires_at__lte=timezone.now()).update(
-        revoked_at=timezone.now()
-    )
+    Invitation.objects.open().alias(email_lower=Lower("email")).filter(
+        company=company, email_lower=email, expires_at__lte=timezone.now()
+    ).update(revoked_at=timezone.now())
     code = invitation_code_generate()
     try:
         with transaction.atomic():

@@ -29,7 +29,7 @@ from tenants.memberships import (
 )
 from tenants.models import Company, Membership, MembershipRoute, MembershipStatus, Role
 
-READ_ONLY = ["profile", "company", "role", "status", "route", "created_at", "ended_at"]
+READ_ONLY = ("profile", "company", "role", "status", "route", "created_at", "ended_at")
 
 
 class _MembershipInline(admin.TabularInline[Membership, Any]):
