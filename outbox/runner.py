@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
-import random
+import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -186,6 +186,10 @@ def side_effect_attempt(pk: int, *, force: bool = False) -> str:
     return "done"
 
 
+# Jitter from the OS's generator: the project never uses the random module (test_log_hygiene).
+_jitter = secrets.SystemRandom()
+
+
 def _throttled(side_effect: SideEffect, exc: Exception) -> str:
     """SES or Cognito refused the call for its rate: wait and try again, never give up for it.
 
@@ -200,7 +204,7 @@ def _throttled(side_effect: SideEffect, exc: Exception) -> str:
         SideEffect.objects.filter(pk=side_effect.pk, status=SideEffectStatus.IN_FLIGHT).update(
             status=SideEffectStatus.PENDING,
             throttles=throttles,
-            next_attempt_at=timezone.now() + timedelta(seconds=delay / 2 + random.uniform(0, delay / 2)),
+            next_attempt_at=timezone.now() + timedelta(seconds=delay / 2 + _jitter.uniform(0, delay / 2)),
             last_error=f"throttled ({error_code(exc)}): will try again"[:2000],
         )
     logger.warning(
