@@ -185,3 +185,22 @@ def test_when_sqs_is_down_the_send_is_logged_and_the_drain_runs_the_effect(
     assert drain({}, None)["counts"] == {"done": 1}
     effect.refresh_from_db()
     assert effect.status == SideEffectStatus.DONE
+
+
+def test_an_effect_that_failed_inline_reaches_sqs_only_after_its_first_backoff(aws: Any, queue: str) -> None:
+    effect = email_enqueue(
+        key="refused-inline",
+        email=OutgoingEmail(
+            to="ada@acme.test", sender="nobody@unverified.test", subject="Hi", html="<p>Hi</p>", text="Hi"
+        ),
+    )
+
+    waiting = SideEffect.objects.get(pk=effect.pk)
+    assert (waiting.status, waiting.attempts) == (SideEffectStatus.PENDING, 1)
+    attributes = client("sqs").get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"]
+    # Sent with the first backoff as its delay: not visible yet, so no consumer runs it early.
+    assert (attributes["ApproximateNumberOfMessagesDelayed"], attributes["ApproximateNumberOfMessages"]) == (
+        "1",
+        "0",
+    )
+    assert _received(queue) == []
