@@ -27,11 +27,12 @@ from django.utils import timezone
 
 from accounts.models import LoginCode
 from accounts.recipients import recipient_for
+from accounts.sign_in import SignInRefused, sign_in_check
+from accounts.trusted_source import canonical_address
 from core.addresses import mask_email, normalize_email
 from core.db import delete_old_in_batches
 from tenants.messages import email_queue_rendered, render_checked
 from tenants.ratelimit import rate_limit_hit
-from tenants.selectors import profile_with_company
 
 CUSTOM_CHALLENGE = "CUSTOM_CHALLENGE"
 METADATA_PREFIX = "LOGIN_CODE:"
@@ -58,24 +59,28 @@ class ChallengeDecision:
 
 
 def passwordless_next_step(
-    *, session: list[ChallengeStep], user_not_found: bool, sub: str
+    *, session: list[ChallengeStep], user_not_found: bool, sub: str, ip_address: str = ""
 ) -> ChallengeDecision:
     """Decide the next step of a CUSTOM_AUTH session: another code challenge, tokens, or failure.
 
     Only the emailed code is a step of this flow: a session holding SRP or password
     steps was not started by our app, and fails. A suspended user or company fails at
-    every step, including right after a correct answer.
+    every step, including right after a correct answer. Before tokens are issued the
+    company's IP allowlist holds too, on `ip_address`, the trusted address from
+    RespondToAuthChallenge's ClientMetadata: pre authentication may not run for custom
+    auth, and the first define (from InitiateAuth) gets no metadata (docs/security.md).
     """
     if user_not_found:
         return ChallengeDecision(fail=True, reason="user_not_found")
     if any(step.name != CUSTOM_CHALLENGE for step in session):
         return ChallengeDecision(fail=True, reason="unexpected_challenge")
-    profile = profile_with_company(sub=sub)
-    if profile is not None and (
-        not profile.is_active or (profile.company is not None and not profile.company.is_active)
-    ):
-        return ChallengeDecision(fail=True, reason="suspended")
-    if session and session[-1].result:
+    answered = bool(session) and session[-1].result
+    try:
+        sign_in_check(sub=sub, ip_address=ip_address, enforce_allowlist=answered)
+    except SignInRefused as refused:
+        reason = "ip_not_allowed" if refused.reason == "ip_not_allowed" else "suspended"
+        return ChallengeDecision(fail=True, reason=reason)
+    if answered:
         return ChallengeDecision(issue_tokens=True, reason="answered")
     if sum(1 for step in session if not step.result) >= settings.LOGIN_CODE_MAX_ATTEMPTS:
         return ChallengeDecision(fail=True, reason="too_many_attempts")
@@ -141,6 +146,22 @@ def login_code_issue(
         )
         if row is not None:
             return IssuedLoginCode(str(row.pk), mask_email(email), length, row.expires_at, reused=True)
+    # A code mailed moments ago is answered again, whatever the session: Cognito retries a
+    # slow CreateAuthChallenge, and anyone knowing the username can start sessions, and
+    # neither may mail a second code or spend the user's per-window cap.
+    recent = (
+        LoginCode.objects.usable()
+        .filter(
+            username=username[:128],
+            attempts__lt=settings.LOGIN_CODE_MAX_ATTEMPTS,
+            created_at__gt=timezone.now() - timedelta(seconds=settings.LOGIN_CODE_REUSE_SECONDS),
+        )
+        .order_by("-created_at")
+        .only("pk", "expires_at")
+        .first()
+    )
+    if recent is not None:
+        return IssuedLoginCode(str(recent.pk), mask_email(email), length, recent.expires_at, reused=True)
     if "@" not in email:
         raise PasswordlessRefused("This account has no email address for a sign-in code", reason="no_email")
     if not rate_limit_hit(
@@ -216,7 +237,24 @@ def _verify_sql() -> tuple[str, str]:
     return count, use
 
 
-def login_code_verify(*, challenge_id: str, username: str, answer: str) -> bool:
+def login_answer_source_allowed(*, address: str) -> bool:
+    """Count one code answer from this trusted caller address (across users); False over the cap.
+
+    RespondToAuthChallenge is the first call whose ClientMetadata reaches these triggers, so
+    this is where a source can be counted; without a trusted address only per-user caps hold.
+    """
+    key = canonical_address(address)
+    if not key:
+        return True
+    return rate_limit_hit(
+        scope="login_answer_source",
+        key=key,
+        limit=settings.LOGIN_ANSWERS_PER_SOURCE_PER_WINDOW,
+        window_seconds=settings.LOGIN_CODE_WINDOW_SECONDS,
+    )
+
+
+def login_code_verify(*, challenge_id: str, username: str, answer: str, source: str = "") -> bool:
     """Whether `answer` is this session's code: unused, unexpired, within the attempt limit.
 
     A wrong answer of any shape (empty, too long, not digits) counts as an attempt; the
@@ -232,6 +270,8 @@ def login_code_verify(*, challenge_id: str, username: str, answer: str) -> bool:
     pk = _challenge_id(challenge_id)
     if pk is None:
         return False
+    if source and not login_answer_source_allowed(address=source):
+        return False  # over the source's cap: not compared, so not a guess
     answer = (answer or "").strip()
     well_formed = len(answer) <= MAX_ANSWER_CHARS and re.fullmatch(
         rf"[0-9]{{{settings.LOGIN_CODE_LENGTH}}}", answer

@@ -57,14 +57,15 @@ def ip_in_allowlist(*, allowlist: list[str], address: str) -> bool:
     return False
 
 
-def sign_in_check(*, sub: str, ip_address: str = "") -> None:
+def sign_in_check(*, sub: str, ip_address: str = "", enforce_allowlist: bool = True) -> None:
     """Raise SignInRefused when this user may not sign in now; return quietly otherwise.
 
     Read fresh on every sign-in (no cache), so a suspension stops the next sign-in. A sub
     without a profile passes: there is no rule to apply until onboarding (first sign-in's
-    post authentication) gives it a company. `ip_address` is whatever the app's backend put
-    in validationData/clientMetadata: Cognito does not give this trigger the caller's
-    address, so the allowlist is only as good as the app that sets it (docs/tokens.md).
+    post authentication) gives it a company. `ip_address` must be the trusted address
+    (accounts.trusted_source: signed by the app's backend), never one the client wrote;
+    without it a company with an allowlist refuses. `enforce_allowlist=False` checks only
+    suspension (define auth challenge before the last step, which carries no metadata).
     """
     subject = sign_in_subject(sub=sub)
     if subject is None:
@@ -78,8 +79,10 @@ def sign_in_check(*, sub: str, ip_address: str = "") -> None:
     if not company.is_active:
         reason = RefusalReason.COMPANY_SUSPENDED
         raise SignInRefused(reason, SIGN_IN_MESSAGES[reason], company=company)
-    if company.ip_allowlist and not (
-        ip_address and ip_in_allowlist(allowlist=company.ip_allowlist, address=ip_address)
+    if (
+        enforce_allowlist
+        and company.ip_allowlist
+        and not (ip_address and ip_in_allowlist(allowlist=company.ip_allowlist, address=ip_address))
     ):
         reason = RefusalReason.IP_NOT_ALLOWED
         raise SignInRefused(reason, SIGN_IN_MESSAGES[reason], company=company)

@@ -7,10 +7,12 @@ company, and that happens at onboarding (accounts.onboarding.profile_onboard).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import cast
 
-from core.addresses import normalize_email
+from accounts.signup_limits import signup_limit_exceeded
+from core.addresses import email_is_lookalike, normalize_email
 from invites.models import Invitation, RefusalReason
 from invites.selectors import DomainRule, domain_rule_for, invitation_pending_for_email, signup_rules
 from invites.services import (
@@ -21,7 +23,6 @@ from invites.services import (
     invitation_reserve,
 )
 from tenants.models import Company
-from tenants.ratelimit import rate_limit_hit
 
 
 class SignupRefused(InvitationError):
@@ -53,7 +54,6 @@ SIGNUP_MESSAGES: dict[RefusalReason, str] = {
 }
 
 EMPLOYEE_ID_MAX_LENGTH = 64  # bounds the work a staff-written pattern can be made to do
-SIGNUP_IP_WINDOW_SECONDS = 3600
 
 
 class SignupKind:
@@ -118,7 +118,7 @@ def signup_evaluate(
     email: str,
     employee_id: str | None = None,
     invitation_code: str = "",
-    ip_address: str = "",
+    client_metadata: Mapping[str, str] | None = None,
 ) -> SignupDecision:
     """Decide a pre sign-up: raise SignupRefused, or bind the invitation and say what to confirm.
 
@@ -127,21 +127,10 @@ def signup_evaluate(
     company, and that happens at onboarding (accounts.onboarding.profile_onboard).
     """
     rules = signup_rules()
+    if email_is_lookalike(email):
+        raise _signup_refuse(RefusalReason.EMAIL_LOOKALIKE, detail="NFKC form differs from the address")
     email = normalize_email(email)
     domain = email.rpartition("@")[2] if "@" in email else ""
-
-    if ip_address and kind != SignupKind.ADMIN and rules.signups_per_ip_per_hour:
-        allowed = rate_limit_hit(
-            scope="signup_ip",
-            key=ip_address,
-            limit=rules.signups_per_ip_per_hour,
-            window_seconds=SIGNUP_IP_WINDOW_SECONDS,
-        )
-        if not allowed:
-            raise _signup_refuse(
-                RefusalReason.RATE_LIMITED,
-                detail=f"more than {rules.signups_per_ip_per_hour} sign-ups from one address in an hour",
-            )
 
     rule = domain_rule_for(domain=domain)
     # A domain a company owns is always allowed; the global allowlist restricts the rest.
@@ -195,6 +184,14 @@ def signup_evaluate(
             raise _signup_refuse(RefusalReason.COMPANY_SUSPENDED, company=rule.company)
         if not company_has_free_seat(rule.company):
             raise _signup_refuse(RefusalReason.COMPANY_FULL, company=rule.company)
+
+    # Counted last, once every rule passed: refused junk never uses up a valid sign-up's quota.
+    if kind != SignupKind.ADMIN and rules.signups_per_ip_per_hour:
+        over = signup_limit_exceeded(
+            email=email, metadata=client_metadata or {}, per_ip_per_hour=rules.signups_per_ip_per_hour
+        )
+        if over:
+            raise _signup_refuse(RefusalReason.RATE_LIMITED, detail=over)
 
     if invitation is not None:
         try:

@@ -351,6 +351,23 @@ LOGIN_CODE_WINDOW_SECONDS = env.int("LOGIN_CODE_WINDOW_SECONDS", default=900)
 # User migration: password attempts per legacy user (counted in Postgres).
 LEGACY_LOGIN_ATTEMPTS_PER_WINDOW = env.int("LEGACY_LOGIN_ATTEMPTS_PER_WINDOW", default=5)
 LEGACY_LOGIN_WINDOW_SECONDS = env.int("LEGACY_LOGIN_WINDOW_SECONDS", default=900)
+# A login code younger than this is answered again instead of mailing a second one (Cognito
+# retries a slow CreateAuthChallenge; a new InitiateAuth must not flood the inbox either).
+LOGIN_CODE_REUSE_SECONDS = env.int("LOGIN_CODE_REUSE_SECONDS", default=60)
+# Code answers per trusted caller address (accounts.trusted_source), across users.
+LOGIN_ANSWERS_PER_SOURCE_PER_WINDOW = env.int("LOGIN_ANSWERS_PER_SOURCE_PER_WINDOW", default=30)
+
+# The shared secret the app's backend signs the caller's address with (docs/security.md,
+# "Trust model"). Empty: no address is trusted, and IP allowlists refuse every sign-in.
+TRUSTED_BACKEND_SECRET = env.str("TRUSTED_BACKEND_SECRET", default="")
+if TRUSTED_BACKEND_SECRET and len(TRUSTED_BACKEND_SECRET) < 32:
+    raise ImproperlyConfigured(
+        "TRUSTED_BACKEND_SECRET is shorter than 32 characters: a short HMAC key can be guessed "
+        "offline from one signed address. Set at least 32 random characters, or leave it empty."
+    )
+# Sign-ups that carry no trusted address: per email and, all together, per hour (0 = off).
+SIGNUPS_PER_EMAIL_PER_HOUR = env.int("SIGNUPS_PER_EMAIL_PER_HOUR", default=5)
+UNTRUSTED_SIGNUPS_PER_HOUR = env.int("UNTRUSTED_SIGNUPS_PER_HOUR", default=500)
 
 LOGGING = {
     "version": 1,

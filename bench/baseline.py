@@ -19,7 +19,9 @@ compare them statement by statement.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import html
+import ipaddress
 import json
 import os
 import re
@@ -199,6 +201,58 @@ class Refused(Exception):
     pass
 
 
+TRUSTED_BACKEND_SECRET = os.environ.get("TRUSTED_BACKEND_SECRET", "")
+SIGNUPS_PER_EMAIL_PER_HOUR = int(os.environ.get("SIGNUPS_PER_EMAIL_PER_HOUR", "5"))
+UNTRUSTED_SIGNUPS_PER_HOUR = int(os.environ.get("UNTRUSTED_SIGNUPS_PER_HOUR", "500"))
+
+
+def _hit(conn: psycopg.Connection, scope: str, value: str, limit: int) -> None:
+    if limit <= 0:
+        return
+    now = time.time()
+    window = datetime.fromtimestamp(now - now % 3600, tz=UTC)
+    key = hashlib.sha256(f"{SECRET_KEY}:{value}".encode()).hexdigest()
+    (count,) = conn.execute(
+        "INSERT INTO tenants_ratelimitcounter (scope, key, window_start, count) "
+        "VALUES (%s, %s, %s, 1) "
+        "ON CONFLICT (scope, key, window_start) DO UPDATE SET count = tenants_ratelimitcounter.count + 1 "
+        "RETURNING count",
+        [scope, key, window],
+    ).fetchone()
+    if count > limit:
+        raise Refused("rate_limited")
+
+
+def _signup_limits(conn: psycopg.Connection, meta: dict[str, str], email: str, per_ip: int) -> None:
+    """accounts.signup_limits: a signed address per address, else per email and overall."""
+    ip, signature, stamp = (meta.get(k, "").strip() for k in ("ipAddress", "ipSignature", "ipTimestamp"))
+    trusted = ""
+    if (
+        TRUSTED_BACKEND_SECRET
+        and ip
+        and signature
+        and stamp.isdigit()
+        and -30 <= time.time() - int(stamp) <= 300
+    ):
+        message = "\n".join(["gatehouse-ip-v1", ip, email, stamp]).encode()
+        expected = hmac.new(TRUSTED_BACKEND_SECRET.encode(), message, hashlib.sha256).hexdigest()
+        if hmac.compare_digest(expected.encode(), signature.lower().encode()):
+            try:
+                address = ipaddress.ip_address(ip)
+            except ValueError:
+                address = None
+            if isinstance(address, ipaddress.IPv6Address):
+                mapped = address.ipv4_mapped
+                trusted = str(mapped) if mapped else str(ipaddress.IPv6Network((address, 64), strict=False))
+            elif address is not None:
+                trusted = str(address)
+    if trusted:
+        _hit(conn, "signup_ip", trusted, per_ip)
+    else:
+        _hit(conn, "signup_email", email, SIGNUPS_PER_EMAIL_PER_HOUR)
+        _hit(conn, "signup_untrusted", "all", UNTRUSTED_SIGNUPS_PER_HOUR)
+
+
 def pre_sign_up(conn: psycopg.Connection, event: dict[str, Any]) -> dict[str, Any]:
     """The same rules and statements as accounts.sign_up.signup_evaluate for a self sign-up."""
     request = event.get("request") or {}
@@ -212,20 +266,6 @@ def pre_sign_up(conn: psycopg.Connection, event: dict[str, Any]) -> dict[str, An
         "employee_id_pattern FROM invites_signuppolicy WHERE id = 1"
     ).fetchone()
     required, allowlist, auto_domains, per_ip, pattern = policy
-    ip = meta.get("ipAddress", "")
-    if ip and per_ip:
-        now = time.time()
-        window = datetime.fromtimestamp(now - now % 3600, tz=UTC)
-        key = hashlib.sha256(f"{SECRET_KEY}:{ip}".encode()).hexdigest()
-        (count,) = conn.execute(
-            "INSERT INTO tenants_ratelimitcounter (scope, key, window_start, count) "
-            "VALUES ('signup_ip', %s, %s, 1) "
-            "ON CONFLICT (scope, key, window_start) DO UPDATE SET count = tenants_ratelimitcounter.count + 1 "
-            "RETURNING count",
-            [key, window],
-        ).fetchone()
-        if count > per_ip:
-            raise Refused("rate_limited")
     rule = conn.execute(
         "SELECT d.allow_join, d.auto_confirm, c.id, c.status, c.seat_limit, c.active_members "
         "FROM tenants_companydomain d "
@@ -274,6 +314,8 @@ def pre_sign_up(conn: psycopg.Connection, event: dict[str, Any]) -> dict[str, An
         # The seat counter kept under the company row lock (tenants.memberships), not a COUNT.
         if seats is not None and members >= seats:
             raise Refused("company_full")
+        if per_ip:
+            _signup_limits(conn, meta, email, per_ip)
         updated = conn.execute(
             "UPDATE invites_invitation SET reserved_for_username = %s WHERE accepted_at IS NULL "
             "AND revoked_at IS NULL AND id = %s AND reserved_for_username IN ('', %s)",
@@ -283,6 +325,8 @@ def pre_sign_up(conn: psycopg.Connection, event: dict[str, Any]) -> dict[str, An
             raise Refused("invitation_used")
     elif required and not (rule and rule[0]):
         raise Refused("invitation_required")
+    elif per_ip:
+        _signup_limits(conn, meta, email, per_ip)
     auto = domain in (auto_domains or []) or bool(rule and rule[1])
     answer = dict(event)
     answer["response"] = {

@@ -86,6 +86,19 @@ def migrate(name: str) -> None:
 
 # --- Child processes -----------------------------------------------------------------
 
+BENCH_TRUSTED_SECRET = "bench-trusted-backend-" + "y" * 40
+
+
+def signed_ip(address: str, email: str, secret: str = BENCH_TRUSTED_SECRET) -> dict[str, str]:
+    """ClientMetadata as an app's backend sends it (docs/security.md, "Trust model")."""
+    import hashlib
+    import hmac
+
+    stamp = str(int(time.time()))
+    message = "\n".join(["gatehouse-ip-v1", address, email.strip().lower(), stamp]).encode()
+    signature = hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+    return {"ipAddress": address, "ipTimestamp": stamp, "ipSignature": signature}
+
 
 def child_env(*, db: str, settings: str, production: bool = False, **extra: str) -> dict[str, str]:
     """The environment of a bench child: a scratch database, AWS pointed at nothing, no inline sends."""
@@ -97,6 +110,8 @@ def child_env(*, db: str, settings: str, production: bool = False, **extra: str)
         SECRET_KEY="bench-secret-key-" + "x" * 40,
         # Production settings refuse to start without one (a fixed key: bench data is scratch).
         OUTBOX_ENCRYPTION_KEYS="YmVuY2gtb3V0Ym94LWtleS0wMDAwMDAwMDAwMDAwMDA=",
+        # The bench's pre sign-ups carry a signed address, as an app's backend sends it.
+        TRUSTED_BACKEND_SECRET=BENCH_TRUSTED_SECRET,
         DATABASE_URL=db_url(db),
         DJANGO_SETTINGS_MODULE=settings,
         AWS_ACCESS_KEY_ID="bench",

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bench.common import PYTHON, ROOT, Row, Stats, child_env, emit, interleaved, not_built
+from bench.common import PYTHON, ROOT, Row, Stats, child_env, emit, interleaved, not_built, signed_ip
 
 SECTION = "triggers"
 # The issue's targets (issue 15), as ratios of medians to the raw handler in the same run.
@@ -167,7 +167,7 @@ def scenarios(fx: Fixtures) -> list[Scenario]:
             attributes={"email": email, "custom:companyId": "1", "custom:role": "SUPER_ADMIN"},
             clientMetadata={
                 "invitationCode": code,
-                "ipAddress": f"10.{i % 250}.{len(tag)}.{hash(stamp) % 250}",
+                **signed_ip(f"10.{i % 250}.{len(tag)}.{hash(stamp) % 250}", email),
             },
             validationData=None,
         )

@@ -208,6 +208,7 @@ class RefusalReason(models.TextChoices):
     USER_SUSPENDED = "user_suspended", "User suspended"
     IP_NOT_ALLOWED = "ip_not_allowed", "Address not in the company's allowlist"
     INVALID_EVENT = "invalid_event", "Malformed event"
+    EMAIL_LOOKALIKE = "email_lookalike", "Email looks like another address"
 
 
 class SignupRefusal(models.Model):

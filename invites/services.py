@@ -24,7 +24,7 @@ from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from core.addresses import normalize_email
+from core.addresses import email_is_lookalike, emails_match, normalize_email
 from invites.models import Invitation, InvitationStatus, RefusalReason, SignupRefusal
 from tenants.grants import role_grant_refusal, role_grantable_by
 from tenants.memberships import MembershipError, membership_add
@@ -60,6 +60,7 @@ USER_MESSAGES: dict[RefusalReason, str] = {
     RefusalReason.INVITATION_USED: "This invitation has already been used",
     RefusalReason.COMPANY_FULL: "This company has no free seats. Ask an administrator",
     RefusalReason.COMPANY_SUSPENDED: "This company's account is suspended",
+    RefusalReason.EMAIL_LOOKALIKE: "This email address contains characters that imitate others",
 }
 
 
@@ -100,8 +101,10 @@ def invitation_validate(
     `actor` is the staff member inviting: they must hold every permission of the role
     (tenants.grants). None is Gatehouse itself (seed_demo, a management command), never a person.
     """
-    email = normalize_email(email)
     errors: dict[str, str] = {}
+    if email_is_lookalike(email):
+        errors["email"] = "The address contains characters that imitate others (see docs/security.md)."
+    email = normalize_email(email)
     try:
         validate_email(email)
     except ValidationError:
@@ -171,6 +174,8 @@ def invitation_send(*, invitation: Invitation, code: str) -> None:
 def invitation_email_enqueue(*, invitation: Invitation, code: str) -> None:
     """Queue the email of an invitation whose times_sent already counts this sending."""
     company = invitation.company
+    # Someone with an account cannot sign up again: they sign in and accept (invitation_accept_by).
+    existing = UserProfile.objects.filter(email=invitation.email).only("pk").first()
     email_queue(
         key=f"invitation:{invitation.pk}:{invitation.times_sent}",
         template="invitation",
@@ -180,7 +185,8 @@ def invitation_email_enqueue(*, invitation: Invitation, code: str) -> None:
         context={
             "user": {"given_name": "", "family_name": "", "email": invitation.email},
             "role": {"key": invitation.role.key, "name": invitation.role.name},
-            "invitation_code": code,
+            "invitation_code": "" if existing else code,
+            "existing_account": existing is not None,
             "expires_at": f"{invitation.expires_at:%Y-%m-%d %H:%M} UTC",
         },
         expires_at=invitation.expires_at,
@@ -226,6 +232,39 @@ def invitation_find(*, code: str) -> Invitation | None:
     return invitation
 
 
+def invitations_pending_for(*, profile: UserProfile) -> list[Invitation]:
+    """Invitations waiting for this person's explicit answer: sent to their address, still pending."""
+    if "@" not in profile.email:
+        return []
+    return list(
+        Invitation.objects.pending()
+        .filter(email=profile.email)
+        .exclude(
+            company__memberships__profile=profile, company__memberships__status__in=["active", "suspended"]
+        )
+        .select_related("company", "role")
+        .order_by("-created_at")
+    )
+
+
+def invitation_accept_by(*, invitation: Invitation, profile: UserProfile) -> Invitation:
+    """A signed-in person accepts an invitation sent to their address (the tenant API calls this).
+
+    Only the person it was sent to: the address on the invitation must be the profile's (which
+    follows Cognito's verified email), so nobody accepts another's invitation by knowing its id.
+    """
+    if invitation.email != normalize_email(profile.email):
+        raise _refuse(RefusalReason.INVITATION_EMAIL_MISMATCH, invitation)
+    return invitation_accept(invitation=invitation, profile=profile)
+
+
+def invitation_decline_by(*, invitation: Invitation, profile: UserProfile) -> bool:
+    """The invitee says no: the invitation is revoked. False when it was not open."""
+    if invitation.email != normalize_email(profile.email):
+        raise _refuse(RefusalReason.INVITATION_EMAIL_MISMATCH, invitation)
+    return invitation_revoke(invitation=invitation)
+
+
 def company_has_free_seat(company: Company) -> bool:
     """Read from the company row (tenants.memberships keeps the count under its lock): O(1)."""
     return company.seat_limit is None or company.active_members < company.seat_limit
@@ -251,7 +290,11 @@ def invitation_check(*, code: str, email: str, username: str = "") -> Invitation
     invitation = invitation_find(code=code)
     if invitation is None:
         raise _refuse(RefusalReason.INVITATION_UNKNOWN)
-    if not hmac.compare_digest(invitation.email, normalize_email(email)):
+    if email_is_lookalike(email):
+        # "\u212aate@" would normalise onto the invitee "kate@": never let it match.
+        raise _refuse(RefusalReason.EMAIL_LOOKALIKE, invitation)
+    # Constant time on UTF-8 bytes: compare_digest refuses str holding non-ASCII characters.
+    if not hmac.compare_digest(normalize_email(invitation.email).encode(), normalize_email(email).encode()):
         raise _refuse(RefusalReason.INVITATION_EMAIL_MISMATCH, invitation)
     status = invitation.status
     if status == InvitationStatus.ACCEPTED:
@@ -299,7 +342,7 @@ def invitation_accept(*, invitation: Invitation, profile: UserProfile) -> Invita
     )
     if invitation.accepted_by_id == profile.pk:
         return invitation
-    if invitation.email != normalize_email(profile.email):
+    if email_is_lookalike(profile.email) or not emails_match(invitation.email, profile.email):
         raise _refuse(RefusalReason.INVITATION_EMAIL_MISMATCH, invitation)
     status = invitation.status
     if status == InvitationStatus.ACCEPTED:

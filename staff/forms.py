@@ -21,6 +21,14 @@ class SuspendForm(forms.Form):
     )
 
 
+class EraseForm(forms.Form):
+    confirm = forms.BooleanField(
+        required=True,
+        label="I understand: names, email and activity are removed everywhere and the Cognito "
+        "user is deleted. This cannot be undone.",
+    )
+
+
 class RoleChangeForm(forms.Form):
     role = forms.ModelChoiceField(queryset=Role.objects.none(), empty_label=None)
 

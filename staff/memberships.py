@@ -27,7 +27,7 @@ from tenants.memberships import (
     membership_suspend,
     ownership_transfer,
 )
-from tenants.models import Company, Membership, MembershipRoute, MembershipStatus, Role
+from tenants.models import Company, Membership, MembershipRoute, MembershipStatus, PersonErasure, Role
 
 READ_ONLY = ("profile", "company", "role", "status", "route", "created_at", "ended_at")
 
@@ -163,3 +163,20 @@ class MembershipAdmin(LargeTableAdmin):
             lambda membership: ownership_transfer(company=membership.company, to=membership.profile),
             "Transferred ownership of",
         )
+
+
+@admin.register(PersonErasure)
+class PersonErasureAdmin(admin.ModelAdmin[PersonErasure]):
+    """Who erased whom and when: read-only, holding none of the erased data."""
+
+    list_display = ["profile_id", "erased_by", "erased_at"]
+    readonly_fields = ["profile_id", "erased_by", "erased_at", "tables"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -14,13 +14,14 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from accounts.privacy import person_erase, person_export
 from staff import pages
-from staff.forms import RoleChangeForm, SuspendForm
+from staff.forms import EraseForm, RoleChangeForm, SuspendForm
 from staff.memberships import PersonMembershipInline
 from staff.scale import LargeTableAdmin
 from tenants.emails import TemplateProblem, validate_template
@@ -84,6 +85,19 @@ class CompanyAdmin(admin.ModelAdmin[Company]):
         ),
         ("History", {"fields": ["created_at", "updated_at"]}),
     ]
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> Any:
+        company = self.get_object(request, object_id)
+        if company is not None and company.ip_allowlist and not settings.TRUSTED_BACKEND_SECRET:
+            # Without a trusted backend no address is believed, so the allowlist refuses everyone.
+            messages.warning(
+                request,
+                "This company has an IP allowlist but no TRUSTED_BACKEND_SECRET is configured: "
+                "no caller address can be trusted, so every sign-in is refused. See docs/security.md.",
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def render_change_form(
         self,
@@ -215,6 +229,8 @@ class UserProfileAdmin(LargeTableAdmin):
                 name="tenants_userprofile_reactivate",
             ),
             path("<path:object_id>/role/", wrap(self.role_view), name="tenants_userprofile_role"),
+            path("<path:object_id>/export/", wrap(self.export_view), name="tenants_userprofile_export"),
+            path("<path:object_id>/erase/", wrap(self.erase_view), name="tenants_userprofile_erase"),
             *super().get_urls(),
         ]
 
@@ -286,6 +302,28 @@ class UserProfileAdmin(LargeTableAdmin):
                     )
                 return self._back(profile)
         return self._action_page(request, profile, f"Change the role of {profile}", form, "Change role")
+
+    def export_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Everything Gatehouse holds on this person, as a JSON download (GDPR access)."""
+        profile = self._profile_for_action(request, object_id)
+        response = JsonResponse(person_export(profile=profile), json_dumps_params={"indent": 2})
+        response["Content-Disposition"] = f'attachment; filename="person-{profile.pk}.json"'
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def erase_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Erase a person's data everywhere (GDPR erasure); the Cognito user is deleted too."""
+        profile = get_object_or_404(UserProfile, pk=object_id)
+        if not self.has_delete_permission(request, profile):
+            raise PermissionDenied
+        form = EraseForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            record = person_erase(profile=profile, erased_by=f"staff:{request.user.get_username()}")
+            self.message_user(
+                request, f"Profile {record.profile_id} was erased; Cognito will delete the user."
+            )
+            return HttpResponseRedirect(reverse("admin:tenants_userprofile_changelist"))
+        return self._action_page(request, profile, f"Erase {profile}", form, "Erase for good")
 
     @admin.action(description="Suspend (disable in Cognito, sign out everywhere)", permissions=["change"])
     def suspend_selected(self, request: HttpRequest, queryset: QuerySet[UserProfile]) -> None:

@@ -147,11 +147,23 @@ def query_counter() -> Iterator[QueryCount]:
         yield counter
 
 
+# Their attempt counters (legacy passwords, login codes) would be rolled back with the rest,
+# giving whoever uses this page unlimited guesses: these families are never run here.
+REFUSED_FAMILIES = ("UserMigration", "VerifyAuthChallengeResponse")
+REFUSED_MESSAGE = (
+    "User migration and verify auth challenge events cannot be tried here: a try is rolled "
+    "back, attempt limits with it, so it would allow unlimited password and code guesses."
+)
+
+
 def trigger_try(event: dict[str, Any]) -> TryResult:
     """Run the real entry point on an event, then roll back everything it wrote.
 
     Side effects are safe too: the outbox runs them on commit, which never comes.
     """
+    source = event.get("triggerSource") if isinstance(event, dict) else None
+    if isinstance(source, str) and source.partition("_")[0] in REFUSED_FAMILIES:
+        return TryResult(event=event, outcome="refused", message=REFUSED_MESSAGE)
     # Imported when a try runs: lambda_handler sets the trigger process up on import.
     from triggers import lambda_handler
     from triggers.errors import MalformedEvent, Rejection, TriggerError, UnknownTrigger

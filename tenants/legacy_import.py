@@ -10,18 +10,25 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import cast
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import CharField, F, Func, Min, Q, Value
 from django.db.models.functions import Lower
 
 from core.addresses import mask_email, normalize_email
-from tenants.legacy_hashes import WRAPPED_HASHERS, HashFormatError, legacy_hash_check, legacy_hash_convert
-from tenants.models import Company, LegacyUser, Role
+from tenants.legacy_hashes import (
+    WRAPPED_HASHERS,
+    HashFormatError,
+    legacy_hash_check,
+    legacy_hash_convert,
+    legacy_password_check,
+)
+from tenants.models import Company, LegacyHashCost, LegacyUser, Role
 
 logger = logging.getLogger(__name__)
 
@@ -260,6 +267,42 @@ def _apply(planned: list[_Planned]) -> dict[int, str]:
     return outcomes
 
 
+MEASURE_PASSWORD = "not-the-password-0"  # noqa: S105 (checked against real hashes, never matches)
+
+
+def legacy_hash_cost_measure() -> LegacyHashCost:
+    """Time one check per hash format still waiting to migrate; store the slowest (pk=1).
+
+    One sample hash per format (its algorithm prefix), the slowest of three checks: a target
+    measured low (a quiet moment) would let the slowest format show through the padding,
+    one measured high only costs time. The answer padding of tenants.legacy uses it.
+    """
+    samples = (
+        LegacyUser.objects.filter(migrated_at__isnull=True)
+        .annotate(
+            algorithm=Func(
+                F("password_hash"), Value("$"), Value(1), function="split_part", output_field=CharField()
+            )
+        )
+        .values("algorithm")
+        .annotate(sample=Min("password_hash"))
+        .order_by()
+    )
+    slowest, seconds = "", 0.0
+    for row in samples:
+        timings = []
+        for _ in range(3):
+            started = time.perf_counter()
+            legacy_password_check(MEASURE_PASSWORD, row["sample"])
+            timings.append(time.perf_counter() - started)
+        if max(timings) > seconds:
+            slowest, seconds = row["algorithm"], max(timings)
+    cost, _ = LegacyHashCost.objects.update_or_create(
+        pk=1, defaults={"slowest_format": slowest[:64], "seconds": seconds}
+    )
+    return cost
+
+
 def legacy_users_import(
     *, text: str, dry_run: bool = False, all_or_nothing: bool = False
 ) -> LegacyImportReport:
@@ -282,6 +325,7 @@ def legacy_users_import(
     if write:
         with transaction.atomic():
             outcomes = _apply(planned)
+        legacy_hash_cost_measure()
     report_rows = tuple(
         LegacyImportRow(
             line=item.line,

@@ -70,10 +70,11 @@ def email_render(
 
 def user_email_context(profile: UserProfile | None, **fallback: str) -> dict[str, str]:
     if profile is None:
+        # Cut to the profile's columns: the event's names may be 2048 characters long.
         return {
-            "given_name": fallback.get("given_name", ""),
-            "family_name": fallback.get("family_name", ""),
-            "email": fallback.get("email", ""),
+            "given_name": fallback.get("given_name", "")[:100],
+            "family_name": fallback.get("family_name", "")[:100],
+            "email": fallback.get("email", "")[:254],
         }
     return {
         "given_name": profile.given_name,

@@ -653,3 +653,19 @@ class RateLimitCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope}:{self.key[:8]} {self.count}"
+
+
+class LegacyHashCost(models.Model):
+    """What one check of the slowest hash format among the imported legacy users costs (pk=1).
+
+    Measured by tenants.legacy_import after each import; every user-migration answer is
+    padded to at least this, so the time of an answer does not tell whether an email has a
+    legacy account, nor in which format (tenants.legacy).
+    """
+
+    slowest_format = models.CharField(max_length=64, blank=True)
+    seconds = models.FloatField(default=0.0)
+    measured_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.slowest_format or 'no legacy hash'}: {self.seconds * 1000:.0f} ms"

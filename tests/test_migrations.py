@@ -105,3 +105,23 @@ def test_profiles_with_a_company_get_their_membership_active_company_and_seat_co
         loner.pk: None,
     }
     assert CurrentCompany.objects.get(pk=acme.pk).active_members == 2
+
+
+def test_the_previous_release_joining_by_the_old_columns_is_seen_by_this_release(acme, roles):
+    """The previous release accepted an invitation by writing profile.company and .role (a plain
+    UPDATE, no membership code). During the deploy both releases run: the new token must see it."""
+    from tenants.models import Membership, UserProfile
+    from tenants.selectors import token_claims_for
+
+    profile = UserProfile.objects.create(cognito_sub="old-code", username="old", email="old@acme.com")
+    with connection.cursor() as cursor:  # what 0.1's invitation_accept sent, column by column
+        cursor.execute(
+            "UPDATE tenants_userprofile SET company_id = %s, role_id = %s WHERE id = %s",
+            [acme.pk, roles["ADMIN"].pk, profile.pk],
+        )
+
+    claims = token_claims_for(sub="old-code")
+    assert (claims.company_id, claims.role) == (acme.pk, "ADMIN")
+    assert Membership.objects.get(profile=profile).status == "active"
+    acme.refresh_from_db()
+    assert acme.active_members == 1

@@ -3,7 +3,7 @@
 The app calls InitiateAuth with AuthFlow CUSTOM_AUTH, then RespondToAuthChallenge with
 the code the user received. Cognito drives the session: define says what comes next,
 create issues the challenge, verify checks the answer. Domain work is in
-triggers.services (login_code_issue, login_code_verify, passwordless_next_step).
+accounts.passwordless (login_code_issue, login_code_verify, passwordless_next_step).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from accounts.passwordless import (
     login_code_verify,
     passwordless_next_step,
 )
+from accounts.trusted_source import trusted_address
 from outbox.runner import inline_budget
 from triggers.errors import MalformedEvent, Rejection
 from triggers.events import CognitoEvent
@@ -60,9 +61,17 @@ def _user_not_found(event: CognitoEvent) -> bool:
     return event.request.get("userNotFound") is True
 
 
+def _trusted_ip(event: CognitoEvent) -> str:
+    # Only RespondToAuthChallenge's ClientMetadata reaches define/create/verify (docs/security.md).
+    return trusted_address(metadata=event.client_metadata, email=event.email)
+
+
 def handle_define(event: CognitoEvent) -> dict[str, Any]:
     decision = passwordless_next_step(
-        session=_session(event), user_not_found=_user_not_found(event), sub=event.sub
+        session=_session(event),
+        user_not_found=_user_not_found(event),
+        sub=event.sub,
+        ip_address=_trusted_ip(event),
     )
     if decision.fail:
         logger.info("passwordless sign-in failed", extra={"reason": decision.reason})
@@ -116,7 +125,12 @@ def handle_verify(event: CognitoEvent) -> dict[str, Any]:
         not _user_not_found(event)
         and isinstance(challenge_id, str)
         and isinstance(answer, str)
-        and login_code_verify(challenge_id=challenge_id, username=event.user_name, answer=answer[:256])
+        and login_code_verify(
+            challenge_id=challenge_id,
+            username=event.user_name,
+            answer=answer[:256],
+            source=_trusted_ip(event),
+        )
     )
     return event.respond(answerCorrect=bool(correct))
 

@@ -1,9 +1,10 @@
 """Pre authentication (who may sign in) and post authentication (what a sign-in records).
 
 Pre authentication refuses suspended users, users of suspended companies and sign-ins from
-outside a company's IP allowlist. The address is the `ipAddress` the app's backend puts in
-InitiateAuth's ClientMetadata (Cognito passes it to this trigger as validationData) or in
-clientMetadata: Cognito itself never tells this trigger the caller's address (docs/tokens.md).
+outside a company's IP allowlist. The address counts only when the app's backend signed it
+(accounts.trusted_source) in InitiateAuth's ClientMetadata, which Cognito passes to this
+trigger as validationData: Cognito never tells a trigger the caller's address, and a browser
+can write any metadata (docs/security.md, "Trust model").
 
 Post authentication is best-effort: accounts.sign_in.profile_record_sign_in logs and swallows
 its own failures, because Cognito has already accepted the password and a failed analytics
@@ -16,21 +17,21 @@ from collections.abc import Callable
 from typing import Any
 
 from accounts.sign_in import SignInRefused, profile_record_sign_in, sign_in_check
+from accounts.trusted_source import trusted_address
 from triggers.errors import MalformedEvent, Rejection
 from triggers.events import CognitoEvent, email_verified_in, federated_in
 from triggers.lambda_handler import handler_for
 
-IP_ADDRESS_KEY = "ipAddress"
 DEVICE_KEY_KEY = "deviceKey"
 USER_AGENT_KEY = "userAgent"
 
 
 def caller_ip(event: CognitoEvent) -> str:
-    """The address the app vouches for: validationData first (InitiateAuth's ClientMetadata)."""
+    """The address a trusted backend signed: validationData first (InitiateAuth's ClientMetadata)."""
     for source in (event.validation_data, event.client_metadata):
-        value = source.get(IP_ADDRESS_KEY, "").strip()
-        if value:
-            return value
+        address = trusted_address(metadata=source, email=event.email)
+        if address:
+            return address
     return ""
 
 

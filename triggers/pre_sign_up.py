@@ -32,7 +32,7 @@ def handle(event: CognitoEvent) -> dict[str, Any]:
             email=email,
             employee_id=attributes.get("custom:employeeId"),
             invitation_code=event.client_metadata_value(*INVITATION_CODE_KEYS),
-            ip_address=event.client_metadata_value("ipAddress"),
+            client_metadata=event.client_metadata,
         )
     except SignupRefused as refused:
         raise Rejection(

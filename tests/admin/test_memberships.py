@@ -90,3 +90,35 @@ def test_the_person_page_lists_memberships_and_the_company_page_counts_active_se
     overview = company.context["overview"]
     acme.refresh_from_db()
     assert (overview.members, overview.active_members, overview.owner.pk) == (2, 2, acme.owner_id)
+
+
+def test_staff_export_and_erase_a_person(admin_client, acme, roles):
+    alice = UserProfile.objects.create(
+        cognito_sub="a-sub", username="alice", email="alice@acme.com", given_name="Alice"
+    )
+    membership_add(profile=alice, company=acme, role=roles["USER"])
+
+    export = admin_client.get(reverse("admin:tenants_userprofile_export", args=[alice.pk]))
+    refused = admin_client.post(reverse("admin:tenants_userprofile_erase", args=[alice.pk]), {})
+    erased = admin_client.post(reverse("admin:tenants_userprofile_erase", args=[alice.pk]), {"confirm": "on"})
+
+    assert export.status_code == 200
+    assert export["Content-Disposition"] == f'attachment; filename="person-{alice.pk}.json"'
+    assert export.json()["profile"]["email"] == "alice@acme.com"
+    assert refused.status_code == 200  # the confirmation box was not ticked: nothing erased
+    assert erased.status_code == 302
+    alice.refresh_from_db()
+    assert (alice.email, alice.given_name) == (f"erased-{alice.pk}@erased.invalid", "")
+
+
+def test_support_may_export_but_never_erase(support_client, acme):
+    alice = UserProfile.objects.create(cognito_sub="a-sub", username="alice", email="alice@acme.com")
+
+    assert support_client.get(reverse("admin:tenants_userprofile_export", args=[alice.pk])).status_code == 200
+    erase = support_client.post(
+        reverse("admin:tenants_userprofile_erase", args=[alice.pk]), {"confirm": "on"}
+    )
+
+    assert erase.status_code == 403
+    alice.refresh_from_db()
+    assert alice.email == "alice@acme.com"

@@ -320,3 +320,28 @@ def test_try_the_real_pre_sign_up_leaves_nothing_behind(administrator_client):
     assert result.event["request"]["userAttributes"]["email"] == "new.user@example.com"
     assert result.outcome in {"answered", "rejected"}
     assert SignupRefusal.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "UserMigration_Authentication",
+        "UserMigration_ForgotPassword",
+        "VerifyAuthChallengeResponse_Authentication",
+    ],
+)
+def test_try_a_trigger_refuses_events_whose_attempts_it_would_roll_back(administrator_client, source):
+    from tenants.models import RateLimitCounter
+
+    event = sample_event(trigger_source=source, version="1", profile=None)
+    message = (
+        "User migration and verify auth challenge events cannot be tried here: a try is rolled "
+        "back, attempt limits with it, so it would allow unlimited password and code guesses."
+    )
+
+    result, page = try_event(administrator_client, event)
+
+    # Not run at all: no statement, so no attempt that the rollback could take back.
+    assert (result.outcome, result.message, result.queries) == ("refused", message, 0)
+    assert f"Not run: {message}" in page
+    assert RateLimitCounter.objects.count() == 0

@@ -129,9 +129,13 @@ def _fresh_invitation(tag: str, *, reserved_for: str = "") -> tuple[str, str]:
     return email, code
 
 
-def test_raw_pre_sign_up_answers_and_writes_like_gatehouse(raw: Any) -> None:
+def test_raw_pre_sign_up_answers_and_writes_like_gatehouse(raw: Any, settings: Any, monkeypatch: Any) -> None:
+    from bench.common import BENCH_TRUSTED_SECRET, signed_ip
     from invites.models import Invitation
 
+    # Both sides trust the bench backend's signature, as bench children do (bench/common.py).
+    settings.TRUSTED_BACKEND_SECRET = BENCH_TRUSTED_SECRET
+    monkeypatch.setattr(baseline, "TRUSTED_BACKEND_SECRET", BENCH_TRUSTED_SECRET)
     effects = {}
     answers = {}
     for who in ("gh", "raw"):
@@ -140,7 +144,7 @@ def test_raw_pre_sign_up_answers_and_writes_like_gatehouse(raw: Any) -> None:
             "PreSignUp_SignUp",
             username=f"user-{who}",
             attributes={"email": email},
-            clientMetadata={"invitationCode": code, "ipAddress": f"10.0.0.{len(who)}"},
+            clientMetadata={"invitationCode": code, **signed_ip(f"10.0.0.{len(who)}", email)},
         )
         before = _row_counts()
         answers[who] = _invoke(evt) if who == "gh" else baseline.pre_sign_up(raw, evt)

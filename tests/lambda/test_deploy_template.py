@@ -151,3 +151,14 @@ def test_side_effects_reach_a_capped_sqs_consumer_that_reports_partial_failures(
         "CreateSqsEndpoint",
         "Interface",
     )
+
+
+def test_tokens_live_fifteen_minutes_so_a_removed_member_loses_access_soon() -> None:
+    client = _template()["Resources"]["UserPoolClient"]["Properties"]
+
+    assert (client["AccessTokenValidity"], client["IdTokenValidity"]) == (15, 15)
+    assert client["TokenValidityUnits"] == {
+        "AccessToken": "minutes",
+        "IdToken": "minutes",
+        "RefreshToken": "days",
+    }

@@ -24,13 +24,24 @@ from tenants.models import ActivityEvent, Company, RateLimitCounter, UserProfile
 from tenants.ratelimit import rate_limit_hit
 from tests.reliability.conftest import run_concurrently
 from tests.tenants.legacy_csv import legacy_users_csv
-from tests.triggers.helpers import make_event
+from tests.triggers.helpers import TRUSTED_SECRET, make_event, signed_address
 from triggers.errors import Rejection
 from triggers.lambda_handler import handler
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 EMAIL = "alice@acme.com"
+
+
+@pytest.fixture(autouse=True)
+def no_untrusted_limits(settings):
+    # These tests race sign-ups (many for one address) on purpose: what they test is single
+    # use and seats, not the limits for unsigned sign-ups (tests/accounts/test_trusted_source.py),
+    # whose one global counter row would also serialize the racers and change the race.
+    settings.SIGNUPS_PER_EMAIL_PER_HOUR = 0
+    settings.UNTRUSTED_SIGNUPS_PER_HOUR = 0
+
+
 USED = "This invitation has already been used"
 
 
@@ -39,7 +50,7 @@ def sign_up(*, user_name: str, email: str, code: str = "", ip: str = "") -> dict
     if code:
         metadata["invitationCode"] = code
     if ip:
-        metadata["ipAddress"] = ip
+        metadata.update(signed_address(ip, email))
     event = make_event("PreSignUp_SignUp", user_name=user_name, email=email, metadata=metadata or None)
     return handler(event, None)
 
@@ -231,7 +242,8 @@ def test_a_rate_limit_lets_exactly_its_limit_through_under_contention(db):
     assert RateLimitCounter.objects.get(scope="test").count == 20
 
 
-def test_sign_ups_per_address_hold_under_concurrency(open_policy):
+def test_sign_ups_per_address_hold_under_concurrency(open_policy, settings):
+    settings.TRUSTED_BACKEND_SECRET = TRUSTED_SECRET
     open_policy.signups_per_ip_per_hour = 3
     open_policy.save()
 
@@ -260,6 +272,7 @@ def _verify(user_name: str, sub: str, challenge_id: str, answer: str) -> bool:
 
 def test_passwordless_code_sends_hold_their_limit_under_concurrency(db, aws, settings, log_secrets):
     settings.LOGIN_CODES_PER_WINDOW = 5
+    settings.LOGIN_CODE_REUSE_SECONDS = 0  # every request a new code: the cap is what races here
 
     results = run_concurrently(12, lambda i: _create_challenge("alice", sub_for(1), EMAIL))
 

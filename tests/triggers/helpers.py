@@ -143,3 +143,17 @@ def invocation_outcomes(caplog: Any) -> list[str]:
         for record in caplog.records
         if record.name == "gatehouse.triggers" and record.msg == "trigger invocation"
     ]
+
+
+TRUSTED_SECRET = "t" * 40  # tests set settings.TRUSTED_BACKEND_SECRET to this
+
+
+def signed_address(address: str, email: str) -> dict[str, str]:
+    """ClientMetadata as a trusted backend sends it (accounts.trusted_source, docs/security.md)."""
+    import time
+
+    from accounts.trusted_source import address_signature
+
+    timestamp = str(int(time.time()))
+    signature = address_signature(secret=TRUSTED_SECRET, address=address, email=email, timestamp=timestamp)
+    return {"ipAddress": address, "ipTimestamp": timestamp, "ipSignature": signature}

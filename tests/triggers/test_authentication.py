@@ -12,6 +12,7 @@ import pytest
 from accounts.sign_in import device_fingerprint, ip_in_allowlist
 from invites.models import SignupRefusal
 from tenants.models import ActivityEvent, KnownDevice, UserProfile
+from tests.triggers.helpers import TRUSTED_SECRET, signed_address
 from tests.triggers.helpers import reference_raw as reference
 from triggers.errors import Rejection
 from triggers.lambda_handler import handler
@@ -35,10 +36,17 @@ def member(sub: str, *, email: str, company=None, role=None, **fields: Any) -> U
     )
 
 
+@pytest.fixture(autouse=True)
+def trusted_backend(settings: Any) -> None:
+    settings.TRUSTED_BACKEND_SECRET = TRUSTED_SECRET
+
+
 def pre_auth(*, ip: str | None = None, where: str = "validationData") -> dict[str, Any]:
+    """A pre authentication event whose address the app's backend signed."""
     event = reference(PRE_AUTH)
     if ip is not None:
-        event["request"][where] = {"ipAddress": ip}
+        email = event["request"]["userAttributes"].get("email", "")
+        event["request"][where] = signed_address(ip, email)
     return event
 
 
@@ -164,7 +172,9 @@ def test_validation_data_outranks_client_metadata(acme, roles):
     acme.save()
     member(PRE_AUTH_SUB, email="pre-auth@mail.com", company=acme, role=roles["USER"])
     event = pre_auth(ip="198.51.100.1")
-    event["request"]["clientMetadata"] = {"ipAddress": "203.0.113.7"}
+    event["request"]["clientMetadata"] = signed_address(
+        "203.0.113.7", event["request"]["userAttributes"]["email"]
+    )
 
     with pytest.raises(Rejection):
         handler(event, None)

@@ -11,7 +11,7 @@ from django.utils import timezone
 from invites.models import Invitation, RefusalReason, SignupPolicy, SignupRefusal
 from invites.services import invitation_accept, invitation_code_generate
 from tenants.models import Company, CompanyDomain, RateLimitCounter, UserProfile
-from tests.triggers.helpers import PRE_SIGN_UP_SOURCES, make_event
+from tests.triggers.helpers import PRE_SIGN_UP_SOURCES, TRUSTED_SECRET, make_event, signed_address
 from triggers.errors import Rejection
 from triggers.lambda_handler import invoke
 
@@ -46,9 +46,9 @@ def test_a_valid_invitation_is_accepted_and_reserved_for_this_user_in_five_queri
         metadata={"invitationCode": issued.code.lower(), "ipAddress": "203.0.113.7"},
     )
 
-    # policy, rate limit upsert, domain rule, invitation by code (with its company, whose row
-    # holds the seat count), reservation
-    with django_assert_num_queries(5):
+    # policy, domain rule, invitation by code (with its company, whose row holds the seat
+    # count), the per-email and global limits (the address is not signed), reservation
+    with django_assert_num_queries(6):
         answer = invoke(event)
 
     assert answer["response"] == {
@@ -297,18 +297,21 @@ def test_a_matching_employee_id_is_accepted(open_policy):
     assert invoke(make_event(SIGN_UP, attributes={"custom:employeeId": "E1234"}))["response"]
 
 
-def test_sign_ups_per_address_are_limited_per_hour(open_policy):
+def test_sign_ups_per_address_are_limited_per_hour(open_policy, settings):
+    settings.TRUSTED_BACKEND_SECRET = TRUSTED_SECRET
     open_policy.signups_per_ip_per_hour = 2
     open_policy.save()
-    invoke(make_event(SIGN_UP, metadata={"ipAddress": "203.0.113.7"}))
-    invoke(make_event(SIGN_UP, metadata={"ipAddress": "203.0.113.7"}))
+    invoke(make_event(SIGN_UP, email="a@acme.com", metadata=signed_address("203.0.113.7", "a@acme.com")))
+    invoke(make_event(SIGN_UP, email="b@acme.com", metadata=signed_address("203.0.113.7", "b@acme.com")))
 
-    error = refused(make_event(SIGN_UP, metadata={"ipAddress": "203.0.113.7"}))
+    error = refused(
+        make_event(SIGN_UP, email="c@acme.com", metadata=signed_address("203.0.113.7", "c@acme.com"))
+    )
 
     assert error.public_message == "Too many sign-ups from your network. Please try again later"
     assert only_refusal().reason == "rate_limited"
-    invoke(make_event(SIGN_UP, metadata={"ipAddress": "198.51.100.1"}))
-    invoke(make_event(SIGN_UP))  # no address given: nothing to count
+    invoke(make_event(SIGN_UP, email="d@acme.com", metadata=signed_address("198.51.100.1", "d@acme.com")))
+    invoke(make_event(SIGN_UP))  # no trusted address: the per-email and global limits count
     counter = RateLimitCounter.objects.get(scope="signup_ip", count=3)
     assert "203.0.113.7" not in counter.key  # stored hashed
 

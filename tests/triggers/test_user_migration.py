@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from functools import cache
@@ -20,8 +21,9 @@ from django.contrib.auth.hashers import (
 from django.utils import timezone
 
 from invites.models import SignupRefusal
+from tenants import legacy
 from tenants.legacy_import import legacy_users_import
-from tenants.models import LegacyUser
+from tenants.models import LegacyHashCost, LegacyUser
 from tests.tenants.legacy_csv import legacy_users_csv
 from tests.triggers.helpers import make_event, reference_named
 from triggers.errors import Rejection
@@ -199,8 +201,8 @@ def test_neither_password_nor_hash_is_logged(caplog: Any) -> None:
 def test_authentication_costs_two_queries(django_assert_num_queries: Any) -> None:
     import_legacy(legacy_hashes()["pbkdf2_sha256"])
 
-    # The attempt counter and the legacy record.
-    with django_assert_num_queries(2):
+    # The padding target, the attempt counter and the legacy record.
+    with django_assert_num_queries(3):
         handler(migration_event("UserMigration_Authentication"), None)
 
 
@@ -244,3 +246,55 @@ def test_a_reference_event_for_a_legacy_user_overrides_the_placeholder_response(
         "desiredDeliveryMediums": ["EMAIL"],
         "forceAliasCreation": False,
     }
+
+
+# --- Every answer takes as long as the slowest imported format (issue 13 item 9) ---------------
+
+
+@pytest.fixture
+def padding(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The sleeps the padding asks for, with a clock that stands still: no timing in tests."""
+    slept: list[float] = []
+    monkeypatch.setattr(legacy, "clock", lambda: 100.0)
+    monkeypatch.setattr(legacy, "sleep", slept.append)
+    return slept
+
+
+def test_an_import_stores_the_cost_of_its_slowest_format() -> None:
+    slow = PBKDF2PasswordHasher().encode(PASSWORD, "saltsaltsalt", iterations=100_000)
+    import_legacy(legacy_hashes()["salted_md5"], email="md5@example.com")
+    import_legacy(slow)
+
+    cost = LegacyHashCost.objects.get()
+
+    assert (cost.pk, cost.slowest_format) == (1, "pbkdf2_sha256")
+    assert cost.seconds > 0
+
+
+@pytest.mark.parametrize(
+    ("source", "user_name", "password"),
+    [
+        ("UserMigration_Authentication", EMAIL, PASSWORD),
+        ("UserMigration_Authentication", EMAIL, PASSWORD + "!"),
+        ("UserMigration_Authentication", "nobody@example.com", PASSWORD),
+        ("UserMigration_ForgotPassword", EMAIL, None),
+        ("UserMigration_ForgotPassword", "nobody@example.com", None),
+    ],
+)
+def test_every_migration_answer_is_padded_to_the_stored_target(
+    padding: list[float], source: str, user_name: str, password: str | None
+) -> None:
+    import_legacy(legacy_hashes()["bcrypt"])
+    target = LegacyHashCost.objects.get().seconds
+
+    with contextlib.suppress(Rejection):
+        handler(migration_event(source, user_name=user_name, password=password), None)
+
+    assert padding == [target]
+
+
+def test_no_padding_before_any_import(padding: list[float]) -> None:
+    with pytest.raises(Rejection):
+        handler(migration_event("UserMigration_Authentication", user_name="nobody@example.com"), None)
+
+    assert padding == []

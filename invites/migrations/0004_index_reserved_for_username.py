@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ("invites", "0002_domain_rules_need_a_verified_email"),
+        ("invites", "0003_refusal_reason_email_lookalike"),
     ]
 
     operations = [

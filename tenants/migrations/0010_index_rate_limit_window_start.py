@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ("tenants", "0008_domain_rules_need_a_verified_email"),
+        ("tenants", "0009_legacy_hash_cost"),
     ]
 
     operations = [
