@@ -30,6 +30,7 @@ from accounts.recipients import recipient_for
 from accounts.sign_in import SignInRefused, sign_in_check
 from accounts.trusted_source import canonical_address
 from core.addresses import mask_email, normalize_email
+from core.db import delete_old_in_batches
 from tenants.messages import email_queue_rendered, render_checked
 from tenants.ratelimit import rate_limit_hit
 
@@ -288,7 +289,16 @@ def login_code_verify(*, challenge_id: str, username: str, answer: str, source: 
         return bool(cursor.rowcount == 1)
 
 
-def login_codes_prune(*, older_than: timedelta = timedelta(days=1)) -> int:
-    """Delete codes expired for a while (they prove nothing any more)."""
-    deleted, _ = LoginCode.objects.filter(expires_at__lt=timezone.now() - older_than).delete()
-    return deleted
+def login_codes_prune(*, older_than: timedelta | None = None, deadline: float | None = None) -> int:
+    """Delete codes expired LOGIN_CODE_RETENTION_DAYS ago (they prove nothing any more).
+
+    In LIMITed batches read from login_code_expiry (the key is a UUID: no id ranges).
+    """
+    age = older_than if older_than is not None else timedelta(days=settings.LOGIN_CODE_RETENTION_DAYS)
+    return delete_old_in_batches(
+        LoginCode.objects.all(),
+        time_field="expires_at",
+        cutoff=timezone.now() - age,
+        batch_size=settings.RETENTION_BATCH_SIZE,
+        deadline=deadline,
+    )

@@ -365,6 +365,26 @@ for _key in OUTBOX_ENCRYPTION_KEYS:
 SIDE_EFFECT_TIMEOUT_SECONDS = env.float("SIDE_EFFECT_TIMEOUT_SECONDS", default=1.0)
 SIDE_EFFECT_INLINE_BUDGET_SECONDS = env.float("SIDE_EFFECT_INLINE_BUDGET_SECONDS", default=2.0)
 SIDE_EFFECT_MAX_ATTEMPTS = env.int("SIDE_EFFECT_MAX_ATTEMPTS", default=8)
+# Write a django-tasks-db row for every side effect, for `make worker` (manage.py db_worker).
+# Off on Lambda (settings_triggers), where no worker runs them: the drain and the SQS
+# consumer carry the outbox rows there, and a task row would only pile up.
+SIDE_EFFECT_TASKS = env.bool("SIDE_EFFECT_TASKS", default=True)
+# The SQS queue a trigger sends a side effect's id to after commit, when its inline attempt
+# did not finish it (triggers/sqs_consumer.py runs it). Empty: the scheduled drain only.
+SIDE_EFFECT_QUEUE_URL = env.str("SIDE_EFFECT_QUEUE_URL", default="")
+
+# Retention: what the scheduled drain deletes (triggers/drain.py), in id-range batches.
+ACTIVITY_RETENTION_DAYS = env.int("ACTIVITY_RETENTION_DAYS", default=90)
+REFUSAL_RETENTION_DAYS = env.int("REFUSAL_RETENTION_DAYS", default=90)
+# Done and given-up side effects (their bodies are already scrubbed); waiting ones stay.
+SIDE_EFFECT_RETENTION_DAYS = env.int("SIDE_EFFECT_RETENTION_DAYS", default=30)
+# django-tasks-db results of finished tasks.
+TASK_RESULT_RETENTION_DAYS = env.int("TASK_RESULT_RETENTION_DAYS", default=7)
+# Login codes and rate-limit windows, after they expired or closed.
+LOGIN_CODE_RETENTION_DAYS = env.int("LOGIN_CODE_RETENTION_DAYS", default=1)
+RATE_LIMIT_RETENTION_DAYS = env.int("RATE_LIMIT_RETENTION_DAYS", default=2)
+# Rows per DELETE: each statement is short, so no prune holds a lock the triggers wait on.
+RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=5000)
 
 INVITATION_TTL_DAYS = env.int("INVITATION_TTL_DAYS", default=14)
 # Resources of role permissions that control access in the customer's app (users:invite,

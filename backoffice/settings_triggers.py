@@ -12,7 +12,11 @@ import types
 from typing import Any
 
 from backoffice.settings import *  # noqa: F403
-from backoffice.settings import INSTALLED_APPS, LOGGING, MIDDLEWARE
+from backoffice.settings import INSTALLED_APPS, LOGGING, MIDDLEWARE, env
+
+# No worker runs django-tasks-db rows on Lambda: the drain and the SQS consumer carry the
+# outbox (docs/scaling.md), so no task row is written for each side effect.
+SIDE_EFFECT_TASKS = env.bool("SIDE_EFFECT_TASKS", default=False)
 
 
 def _generic_at_runtime() -> None:

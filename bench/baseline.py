@@ -190,6 +190,11 @@ def _code_hash(code: str) -> str:
 
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
+# Whether outbox.services writes a django-tasks-db row per side effect (SIDE_EFFECT_TASKS; the
+# trigger settings the bench runs turn it off: no worker runs them on Lambda).
+TASK_ROWS = os.environ.get("SIDE_EFFECT_TASKS", "false").lower() in ("1", "true", "yes", "on")
+# tenants.memberships.ADMIN_PERMISSIONS: a company's first member holding one becomes its owner.
+ADMIN_PERMISSIONS = frozenset({"*", "users:manage"})
 
 
 class Refused(Exception):
@@ -262,8 +267,9 @@ def pre_sign_up(conn: psycopg.Connection, event: dict[str, Any]) -> dict[str, An
     ).fetchone()
     required, allowlist, auto_domains, per_ip, pattern = policy
     rule = conn.execute(
-        "SELECT d.allow_join, d.auto_confirm, c.id, c.status, c.seat_limit FROM tenants_companydomain d "
-        "JOIN tenants_company c ON c.id = d.company_id WHERE d.domain = %s LIMIT 1",
+        "SELECT d.allow_join, d.auto_confirm, c.id, c.status, c.seat_limit, c.active_members "
+        "FROM tenants_companydomain d "
+        "JOIN tenants_company c ON c.id = d.company_id WHERE lower(d.domain) = %s LIMIT 1",
         [domain],
     ).fetchone()
     if allowlist and domain not in allowlist and rule is None:
@@ -278,14 +284,25 @@ def pre_sign_up(conn: psycopg.Connection, event: dict[str, Any]) -> dict[str, An
             raise Refused("invitation_unknown")
         inv = conn.execute(
             "SELECT i.id, i.email, i.expires_at, i.accepted_at, i.revoked_at, i.reserved_for_username, "
-            "c.id, c.status, c.seat_limit FROM invites_invitation i "
+            "c.id, c.status, c.seat_limit, c.active_members FROM invites_invitation i "
             "JOIN tenants_company c ON c.id = i.company_id "
             "JOIN tenants_role r ON r.id = i.role_id WHERE i.code_hash = %s LIMIT 1",
             [_code_hash(normalized)],
         ).fetchone()
         if inv is None:
             raise Refused("invitation_unknown")
-        inv_id, inv_email, expires, accepted, revoked, reserved, company_id, company_status, seats = inv
+        (
+            inv_id,
+            inv_email,
+            expires,
+            accepted,
+            revoked,
+            reserved,
+            _company_id,
+            company_status,
+            seats,
+            members,
+        ) = inv
         if inv_email != email:
             raise Refused("invitation_email_mismatch")
         if accepted or revoked or expires <= datetime.now(tz=UTC):
@@ -294,12 +311,9 @@ def pre_sign_up(conn: psycopg.Connection, event: dict[str, Any]) -> dict[str, An
             raise Refused("invitation_used")
         if company_status != "active":
             raise Refused("company_suspended")
-        if seats is not None:
-            (members,) = conn.execute(
-                "SELECT count(*) FROM tenants_userprofile WHERE company_id = %s", [company_id]
-            ).fetchone()
-            if members >= seats:
-                raise Refused("company_full")
+        # The seat counter kept under the company row lock (tenants.memberships), not a COUNT.
+        if seats is not None and members >= seats:
+            raise Refused("company_full")
         if per_ip:
             _signup_limits(conn, meta, email, per_ip)
         updated = conn.execute(
@@ -378,14 +392,17 @@ def _seal(content: dict[str, str]) -> str:
 
 
 def _enqueue(cur: psycopg.Cursor, *, key: str, kind: str, payload: dict[str, Any], profile_id: int) -> None:
-    """The outbox row and its task row (django-tasks-db's table), as outbox.services writes them."""
+    """The outbox row, and its task row where Gatehouse writes one, as outbox.services does.
+
+    TASK_ROWS follows SIDE_EFFECT_TASKS: the bench runs the trigger settings, where it is off.
+    """
     row = cur.execute(
         "INSERT INTO outbox_sideeffect (key, kind, payload, status, attempts, last_error, subject, "
         "created_at, done_at) VALUES (%s, %s, %s, 'pending', 0, '', %s, now(), NULL) "
         "ON CONFLICT (key) DO NOTHING RETURNING id",
         [key[:200], kind, json.dumps(payload), f"profile:{profile_id}" if profile_id else ""],
     ).fetchone()
-    if row is None:
+    if row is None or not TASK_ROWS:
         return
     cur.execute(
         "INSERT INTO django_tasks_database_dbtaskresult (id, status, enqueued_at, args_kwargs, priority, "
@@ -434,31 +451,45 @@ def post_confirmation(conn: psycopg.Connection, event: dict[str, Any]) -> dict[s
         (profile_id,) = row
         inv = cur.execute(
             "SELECT i.id, i.email, i.company_id, i.accepted_by_id, i.expires_at, r.id, r.key, r.name, "
-            "r.cognito_group, r.precedence FROM invites_invitation i JOIN tenants_role r ON r.id = i.role_id "
+            "r.cognito_group, r.precedence, r.permissions FROM invites_invitation i "
+            "JOIN tenants_role r ON r.id = i.role_id "
             "WHERE i.accepted_at IS NULL AND i.revoked_at IS NULL AND i.reserved_for_username = %s "
             "ORDER BY i.created_at DESC LIMIT 1 FOR UPDATE OF i",
             [username],
         ).fetchone()
         company = role = None
         if inv is not None:
-            inv_id, inv_email, company_id, _, expires, role_id, role_key, role_name, group, precedence = inv
+            (inv_id, inv_email, company_id, _, expires, role_id, role_key, role_name, group, precedence,
+             permissions) = inv  # fmt: skip
             company = cur.execute(
                 "SELECT id, name, status, seat_limit, brand_display_name, brand_logo_url, "
-                "brand_accent_color, "
-                "brand_sender_name FROM tenants_company WHERE id = %s FOR UPDATE",
+                "brand_accent_color, brand_sender_name, active_members, owner_id "
+                "FROM tenants_company WHERE id = %s FOR NO KEY UPDATE",
                 [company_id],
             ).fetchone()
             ok = inv_email == email and expires > datetime.now(tz=UTC) and company[2] == "active"
             if ok and company[3] is not None:
-                (members,) = cur.execute(
-                    "SELECT count(*) FROM tenants_userprofile WHERE company_id = %s", [company_id]
-                ).fetchone()
-                ok = members < company[3]
+                # The seat counter, read under the company row lock (tenants.memberships).
+                ok = company[8] < company[3]
             if ok:
+                # tenants.memberships.membership_add: the membership, the counter (and the
+                # owner, for a company's first administrator), the profile's mirrored columns.
                 cur.execute(
-                    "UPDATE tenants_userprofile SET company_id = %s, role_id = %s, updated_at = now() "
-                    "WHERE id = %s",
-                    [company_id, role_id, profile_id],
+                    "INSERT INTO tenants_membership (profile_id, company_id, role_id, status, route, "
+                    "created_at, updated_at, ended_at) VALUES (%s, %s, %s, 'active', 'invitation', now(), "
+                    "now(), NULL) ON CONFLICT DO NOTHING RETURNING id",
+                    [profile_id, company_id, role_id],
+                ).fetchone()
+                owner = company[9] is None and bool(ADMIN_PERMISSIONS & set(permissions or ()))
+                cur.execute(
+                    "UPDATE tenants_company SET active_members = active_members + 1, "
+                    "owner_id = CASE WHEN %s THEN %s ELSE owner_id END WHERE id = %s",
+                    [owner, profile_id, company_id],
+                )
+                cur.execute(
+                    "UPDATE tenants_userprofile SET active_company_id = %s, company_id = %s, role_id = %s, "
+                    "updated_at = now() WHERE id = %s",
+                    [company_id, company_id, role_id, profile_id],
                 )
                 cur.execute(
                     "UPDATE invites_invitation SET accepted_by_id = %s, accepted_at = now() WHERE id = %s",

@@ -26,8 +26,12 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / "bench"
 PYTHON = sys.executable
 ROW_PREFIX = "BENCHROW "
-# The only databases the bench creates, migrates, loads and drops.
-BENCH_DB = "bench_gatehouse"
+# The only databases the bench creates, migrates, loads and drops. BENCH_DB_SUFFIX gives
+# each engineer sharing a Postgres server a database of their own (bench_gatehouse_<suffix>).
+BENCH_DB_PREFIX = "bench_gatehouse"
+BENCH_DB = BENCH_DB_PREFIX + (
+    f"_{os.environ['BENCH_DB_SUFFIX']}" if os.environ.get("BENCH_DB_SUFFIX") else ""
+)
 DEFAULT_SERVER_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 # Nothing listens on the discard port: a side effect that tried AWS inline would fail fast
 # and show up as a slow row, never reach a real service.
@@ -66,7 +70,7 @@ def recreate_database(name: str) -> None:
     import psycopg
     from psycopg import sql
 
-    if not name.startswith(BENCH_DB):
+    if not name.startswith(BENCH_DB_PREFIX):
         raise ValueError(f"the bench only manages its own databases, not {name!r}")
     maintenance = urlsplit(server_url()).path.lstrip("/") or "postgres"
     if maintenance == name:
@@ -104,6 +108,8 @@ def child_env(*, db: str, settings: str, production: bool = False, **extra: str)
         GATEHOUSE_ENV="production" if production else "test",
         DEBUG="false",
         SECRET_KEY="bench-secret-key-" + "x" * 40,
+        # Production settings refuse to start without one (a fixed key: bench data is scratch).
+        OUTBOX_ENCRYPTION_KEYS="YmVuY2gtb3V0Ym94LWtleS0wMDAwMDAwMDAwMDAwMDA=",
         # The bench's pre sign-ups carry a signed address, as an app's backend sends it.
         TRUSTED_BACKEND_SECRET=BENCH_TRUSTED_SECRET,
         DATABASE_URL=db_url(db),
@@ -352,6 +358,7 @@ def machine_description() -> dict[str, str]:
     except OSError:
         load = "unknown"
     return {
+        "commit": commit_description(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "nproc": str(os.cpu_count()),
         "cpu": cpu,
@@ -361,6 +368,30 @@ def machine_description() -> dict[str, str]:
         "platform": platform.platform(),
         "load average (1/5/15 min) at start": load,
     }
+
+
+def commit_description() -> str:
+    """The commit the bench runs on, and whether the work tree had changes beyond it."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        result = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+        return result.stdout.strip() if result.returncode == 0 else ""
+
+    head = git("rev-parse", "HEAD")
+    if not head:
+        return "unknown (not a git checkout)"
+    dirty = git("status", "--porcelain", "--untracked-files=no")
+    return f"{head}{' with uncommitted changes' if dirty else ''}"
+
+
+def load_average() -> str:
+    try:
+        return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
 
 
 def rss_kib() -> dict[str, int]:

@@ -32,7 +32,8 @@ from typing import Any
 from bench.common import PYTHON, ROOT, Row, Stats, child_env, emit, interleaved, not_built, signed_ip
 
 SECTION = "triggers"
-OTHER_TARGET = "≤ 3x raw, p99 < 10 ms"
+# The issue's targets (issue 15), as ratios of medians to the raw handler in the same run.
+OTHER_RATIO = 2.0
 POOL = "us-east-1_bench"
 # Active members of active companies with a role: users whose tokens carry every claim.
 MEMBER_SUBS_SQL = (
@@ -131,8 +132,16 @@ class Scenario:
     module: str  # the trigger module that must exist
     make: Callable[[str, int], dict]  # (contender tag, run) -> a fresh event
     raw: Callable[[Any, dict], dict]
-    target: str = OTHER_TARGET
+    # Largest median ratio to raw that meets the target; None: reported, no target (a cache hit
+    # does no query while the raw handler does: no like-for-like ratio to hold it to).
+    max_ratio: float | None = OTHER_RATIO
     before_gatehouse: Callable[[], None] | None = None
+
+    @property
+    def target(self) -> str:
+        return (
+            "none: a cache hit, not like for like" if self.max_ratio is None else f"≤ {self.max_ratio:g}x raw"
+        )
 
 
 def scenarios(fx: Fixtures) -> list[Scenario]:
@@ -236,26 +245,33 @@ def scenarios(fx: Fixtures) -> list[Scenario]:
 
     return [
         Scenario(
-            "pre sign-up, with an invitation", "triggers.pre_sign_up", pre_sign_up, baseline.pre_sign_up
+            "pre sign-up, with an invitation",
+            "triggers.pre_sign_up",
+            pre_sign_up,
+            baseline.pre_sign_up,
+            max_ratio=2.0,
         ),
         Scenario(
             "post confirmation (invitation, 2 side effects)",
             "triggers.post_confirmation",
             post_confirmation,
             baseline.post_confirmation,
+            max_ratio=1.5,
         ),
+        # The same raw baseline (it queries every time) for both rows.
         Scenario(
-            "pre token generation, cache warm",
+            "pre token generation, claims cache HIT (no query; raw queries)",
             "triggers.pre_token_generation",
             token_warm,
             baseline.pre_token_generation,
-            target="median ≤ raw median",
+            max_ratio=None,
         ),
         Scenario(
-            "pre token generation, cache cold",
+            "pre token generation, claims cache miss",
             "triggers.pre_token_generation",
             token_cold,
             baseline.pre_token_generation,
+            max_ratio=1.2,
             before_gatehouse=clear_claims,
         ),
         Scenario("define auth challenge", "triggers.auth_challenge", define, baseline.define_auth_challenge),
@@ -365,10 +381,11 @@ def warm(runs: int, warmup: int, throughput_seconds: float) -> None:
 
         samples = interleaved({"gh": gh, "raw": rw}, runs=runs, warmup=warmup)
         g, b = Stats.of(samples["gh"]), Stats.of(samples["raw"])
-        if "warm" in sc.name:
-            ok = g.median_ms <= b.median_ms
-        else:
-            ok = g.median_ms <= 3 * b.median_ms and g.p99_ms < 10
+        ok: bool | None = None
+        if sc.max_ratio is not None:
+            ok = g.median_ms <= sc.max_ratio * b.median_ms
+        if sc.name in checked:
+            ok = False  # a baseline that answers differently is no baseline
         emit(
             Row(
                 section=SECTION,
@@ -413,7 +430,7 @@ def throughput(handler: Callable, raw: Any, fx: Fixtures, seconds: float) -> Non
         results["cold"].append(rate(gh_cold))
         results["raw"].append(rate(lambda i: pre_token_generation(raw, cold_events[i % len(cold_events)])))
     best = {k: max(v) for k, v in results.items()}
-    for label, key in (("cache warm", "warm"), ("cache cold", "cold")):
+    for label, key in (("claims cache HIT", "warm"), ("claims cache miss", "cold")):
         emit(
             Row(
                 section=SECTION,

@@ -101,6 +101,13 @@ class Invitation(models.Model):
             models.Index(fields=["company", "expires_at"], name="invitation_company_expiry"),
             # The admin's default order (-created_at, then -id for a stable page).
             models.Index(fields=["created_at", "id"], name="invitation_created"),
+            # Post confirmation finds the invitation pre sign-up bound to the userName: only
+            # bound rows are indexed (most invitations are never reserved).
+            models.Index(
+                fields=["reserved_for_username", "-created_at"],
+                condition=~Q(reserved_for_username=""),
+                name="invitation_reserved_for",
+            ),
             # Admin search uses a trigram index made where pg_trgm exists: tenants/migrations/0003.
         ]
 

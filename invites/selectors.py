@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db.models import QuerySet
+from django.db.models.functions import Lower
 
 from invites.models import Invitation, SignupPolicy
 from tenants.models import Company, CompanyDomain, Status
@@ -47,7 +48,13 @@ def domain_rule_for(*, domain: str) -> DomainRule | None:
     """The CompanyDomain row for an email domain (stored lower case), with its company."""
     if not domain:
         return None
-    row = CompanyDomain.objects.select_related("company").filter(domain=domain.lower()).first()
+    # Through Lower(domain): the expression of the unique index (company_domain_unique).
+    row = (
+        CompanyDomain.objects.select_related("company")
+        .alias(domain_lower=Lower("domain"))
+        .filter(domain_lower=domain.lower())
+        .first()
+    )
     if row is None:
         return None
     return DomainRule(
@@ -75,7 +82,10 @@ def invitation_pending_for_email(*, email: str) -> Invitation | None:
     return (
         Invitation.objects.pending()
         .select_related("company", "role")
-        .filter(email=email)
+        # Through Lower(email), the expression invitation_email_idx is built on (a CHECK keeps
+        # every stored email lower case, so this finds the same rows as email = X).
+        .alias(email_lower=Lower("email"))
+        .filter(email_lower=email.lower())
         .order_by("-created_at")
         .first()
     )

@@ -22,6 +22,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from core.addresses import email_is_lookalike, emails_match, normalize_email
@@ -127,7 +128,9 @@ def invitation_validate(
         role=role, held=grantor_permissions
     ):
         errors["role"] = f"You cannot grant the role {role.key}: it carries permissions you do not hold."
-    if not errors and (Invitation.objects.pending().filter(company=company, email=email).exists()):
+    # Through Lower(email): the expression of one_open_invitation_per_company_email's index.
+    open_for_email = Invitation.objects.pending().alias(email_lower=Lower("email"))
+    if not errors and open_for_email.filter(company=company, email_lower=email).exists():
         errors["email"] = f"{email} already has a pending invitation to {company}."
     if not errors and Membership.objects.current().filter(company=company, profile__email=email).exists():
         errors["email"] = f"{email} is already a member of {company}."
@@ -152,9 +155,9 @@ def invitation_create(
         company=company, email=email, role=role, actor=created_by, grantor_permissions=grantor_permissions
     )
     # An expired invitation still counts as open for the unique constraint: void it.
-    Invitation.objects.open().filter(company=company, email=email, expires_at__lte=timezone.now()).update(
-        revoked_at=timezone.now()
-    )
+    Invitation.objects.open().alias(email_lower=Lower("email")).filter(
+        company=company, email_lower=email, expires_at__lte=timezone.now()
+    ).update(revoked_at=timezone.now())
     code = invitation_code_generate()
     try:
         with transaction.atomic():

@@ -34,3 +34,25 @@ def client(service: str) -> Any:
 def reset_clients() -> None:
     """Forget cached clients (tests point them at a fresh emulator)."""
     client.cache_clear()
+
+
+# The codes SES and Cognito answer when a caller goes over a rate quota: the call did nothing.
+THROTTLING_CODES = frozenset(
+    {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded", "SlowDown"}
+)
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore ClientError (or of what wraps one), else ''."""
+    for candidate in (exc, exc.__cause__, exc.__context__):
+        response = getattr(candidate, "response", None)
+        if isinstance(response, dict) and isinstance(response.get("Error"), dict):
+            return str(response["Error"].get("Code", ""))
+        code = getattr(candidate, "aws_code", "")
+        if code:
+            return str(code)
+    return ""
+
+
+def is_throttling(exc: BaseException) -> bool:
+    return error_code(exc) in THROTTLING_CODES

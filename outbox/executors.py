@@ -21,13 +21,17 @@ from typing import Any
 from django.conf import settings
 
 # outbox.aws imports boto3 only when a client is first made.
-from outbox.aws import client
+from outbox.aws import client, error_code
 from outbox.crypto import SEALED, unseal
 from outbox.models import SideEffect, SideEffectKind
 
 
 class EmailNotSent(Exception):
     """SES did not take the email; the message names SES's error code, never the email itself."""
+
+    def __init__(self, message: str, *, aws_code: str = "") -> None:
+        super().__init__(message)
+        self.aws_code = aws_code  # read by outbox.aws.error_code (throttling is retried)
 
 
 def _ses_error(exc: Exception) -> str:
@@ -61,7 +65,7 @@ def _send_email(side_effect: SideEffect) -> None:
     try:
         client("ses").send_email(**kwargs)
     except Exception as exc:
-        raise EmailNotSent(_ses_error(exc)) from None
+        raise EmailNotSent(_ses_error(exc), aws_code=error_code(exc)) from None
 
 
 def _cognito_add_to_group(side_effect: SideEffect) -> None:

@@ -68,6 +68,8 @@ class SideEffect(models.Model):
         max_length=16, choices=SideEffectStatus.choices, default=SideEffectStatus.PENDING
     )
     attempts = models.PositiveIntegerField(default=0)
+    # Calls SES or Cognito refused for their rate (they did nothing): not counted as attempts.
+    throttles = models.PositiveIntegerField(default=0, db_default=0)
     next_attempt_at = models.DateTimeField(db_default=Now())
     last_error = models.TextField(blank=True)
     # Who the effect is about, as "profile:<id>": a reference the outbox can hold without
@@ -94,6 +96,12 @@ class SideEffect(models.Model):
             ),
             # The admin's default order (-created_at, then -id for a stable page).
             models.Index(fields=["created_at", "id"], name="side_effect_created"),
+            # The drain's scrub of waiting effects whose code expired (side_effects_scrub_expired).
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(status__in=["pending", "in_flight"], expires_at__isnull=False),
+                name="side_effect_expiring",
+            ),
             # Admin search uses a trigram index made where pg_trgm exists: tenants/migrations/0003.
         ]
         constraints = [

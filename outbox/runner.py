@@ -8,7 +8,9 @@ no effect runs twice at once, and a done effect never runs again.
 from __future__ import annotations
 
 import contextvars
+import json
 import logging
+import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,8 +19,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
+from core.db import delete_old_by_id_ranges, delete_old_in_batches
+from outbox.aws import client, error_code, is_throttling
 from outbox.crypto import SEALED
 from outbox.executors import EXECUTORS
 from outbox.models import SideEffect, SideEffectKind, SideEffectStatus
@@ -66,8 +72,43 @@ def side_effect_run_inline(pk: int) -> str:
         return "error"
 
 
+# Outcomes after which the effect still waits: the consumer (or the drain) must run it.
+_STILL_WAITING = frozenset({"queued", "deferred", "error", "retry", "throttled"})
+
+
+def side_effect_after_commit(pk: int, *, run_inline: bool) -> str:
+    """After the trigger's commit: try the effect inline, then hand what still waits to SQS."""
+    outcome = side_effect_run_inline(pk) if run_inline else "queued"
+    if settings.SIDE_EFFECT_QUEUE_URL and outcome in _STILL_WAITING:
+        # A retry or a throttle waits for its first backoff (30 s) before the consumer sees it.
+        waits = outcome in {"retry", "throttled"}
+        side_effect_dispatch(pk, delay=int(backoff_delay(1).total_seconds()) if waits else 0)
+    return outcome
+
+
+def side_effect_dispatch(pk: int, *, delay: int = 0) -> bool:
+    """Send a side effect's id to the SQS queue (SIDE_EFFECT_QUEUE_URL); False if it failed.
+
+    Only the id travels: the outbox row stays the record, so when SQS is down nothing is
+    lost (this is logged and the scheduled drain finds the row).
+    """
+    try:
+        client("sqs").send_message(
+            QueueUrl=settings.SIDE_EFFECT_QUEUE_URL,
+            MessageBody=json.dumps({"side_effect_id": pk}),
+            DelaySeconds=min(max(delay, 0), 900),  # SQS's maximum delay
+        )
+    except Exception as exc:
+        logger.warning(
+            "side effect not sent to SQS: the drain will run it",
+            extra={"side_effect_id": pk, "error_type": type(exc).__name__, "error_code": error_code(exc)},
+        )
+        return False
+    return True
+
+
 def side_effect_attempt(pk: int, *, force: bool = False) -> str:
-    """Run one pending side effect once. Returns done, retry, failed, expired, not_due or skipped.
+    """Run one pending side effect once: done, retry, throttled, failed, expired, not_due or skipped.
 
     The row is claimed under a lock (SKIP LOCKED) and marked in flight in a transaction of
     its own, committed before the call: the inline attempt, the task worker and the drain
@@ -100,6 +141,8 @@ def side_effect_attempt(pk: int, *, force: bool = False) -> str:
     try:
         executor(side_effect)
     except Exception as exc:
+        if is_throttling(exc):
+            return _throttled(side_effect, exc)
         # The executor answered: the call failed, so trying again sends at most once more.
         attempts = side_effect.attempts + 1
         changes: dict[str, Any] = {"attempts": attempts, "last_error": f"{type(exc).__name__}: {exc}"[:2000]}
@@ -143,6 +186,34 @@ def side_effect_attempt(pk: int, *, force: bool = False) -> str:
     return "done"
 
 
+# Jitter from the OS's generator: the project never uses the random module (test_log_hygiene).
+_jitter = secrets.SystemRandom()
+
+
+def _throttled(side_effect: SideEffect, exc: Exception) -> str:
+    """SES or Cognito refused the call for its rate: wait and try again, never give up for it.
+
+    A throttled call did nothing, so it is not counted as an attempt (SIDE_EFFECT_MAX_ATTEMPTS
+    is for calls that failed); the wait doubles with each throttle in a row, with full jitter
+    so that a backlog does not come back all at once (AWS Builders' Library, "Timeouts,
+    retries and backoff with jitter"). An expiry still ends it.
+    """
+    throttles = side_effect.throttles + 1
+    delay = backoff_delay(throttles).total_seconds()
+    with transaction.atomic():
+        SideEffect.objects.filter(pk=side_effect.pk, status=SideEffectStatus.IN_FLIGHT).update(
+            status=SideEffectStatus.PENDING,
+            throttles=throttles,
+            next_attempt_at=timezone.now() + timedelta(seconds=delay / 2 + _jitter.uniform(0, delay / 2)),
+            last_error=f"throttled ({error_code(exc)}): will try again"[:2000],
+        )
+    logger.warning(
+        "side effect throttled",
+        extra={"side_effect_id": side_effect.pk, "kind": side_effect.kind, "throttles": throttles},
+    )
+    return "throttled"
+
+
 def _give_up_expired(side_effect: SideEffect) -> None:
     """Scrub an effect whose content expired and stop trying it (called under its row lock)."""
     maybe = (
@@ -171,16 +242,64 @@ def side_effects_scrub_expired(*, limit: int = 1000) -> int:
     return scrubbed
 
 
-def side_effects_drain(*, limit: int = 100, time_budget: float | None = None) -> dict[str, int]:
-    """Run every due side effect (the scheduled drain; covers a lost task too)."""
+DRAIN_BATCH = 100
+
+
+def side_effects_drain(*, limit: int | None = None, time_budget: float | None = None) -> dict[str, int]:
+    """Run due side effects until none is left or the time budget is spent (the scheduled drain).
+
+    Reads due ids a batch at a time in (next_attempt_at, id) order, each batch after the
+    last one seen, so a row another worker holds (skipped) is not read again in this run.
+    `limit` caps the number attempted (None: no cap); the drain covers a lost task too.
+    """
     counts: dict[str, int] = {}
     deadline = None if time_budget is None else time.monotonic() + time_budget
-    for pk in SideEffect.objects.due().order_by("next_attempt_at").values_list("pk", flat=True)[:limit]:
-        if deadline is not None and time.monotonic() > deadline:
+    attempted = 0
+    after: tuple[Any, int] | None = None
+    while limit is None or attempted < limit:
+        due = SideEffect.objects.due().order_by("next_attempt_at", "pk")
+        if after is not None:
+            due = due.filter(Q(next_attempt_at__gt=after[0]) | Q(next_attempt_at=after[0], pk__gt=after[1]))
+        size = DRAIN_BATCH if limit is None else min(DRAIN_BATCH, limit - attempted)
+        batch = list(due.values_list("next_attempt_at", "pk")[:size])
+        for next_attempt_at, pk in batch:
+            if deadline is not None and time.monotonic() > deadline:
+                return counts
+            outcome = side_effect_attempt(pk)
+            counts[outcome] = counts.get(outcome, 0) + 1
+            attempted += 1
+            after = (next_attempt_at, pk)
+        if len(batch) < size:
             break
-        outcome = side_effect_attempt(pk)
-        counts[outcome] = counts.get(outcome, 0) + 1
     return counts
+
+
+def side_effects_prune_finished(*, deadline: float | None = None) -> int:
+    """Delete done and given-up effects older than SIDE_EFFECT_RETENTION_DAYS, by id ranges.
+
+    Waiting and in-flight rows are kept whatever their age: they are work, or staff's to decide.
+    """
+    return delete_old_by_id_ranges(
+        SideEffect.objects.filter(status__in=[SideEffectStatus.DONE, SideEffectStatus.FAILED]),
+        time_field="created_at",
+        cutoff=timezone.now() - timedelta(days=settings.SIDE_EFFECT_RETENTION_DAYS),
+        batch_size=settings.RETENTION_BATCH_SIZE,
+        deadline=deadline,
+    )
+
+
+def task_results_prune(*, deadline: float | None = None) -> int:
+    """Delete django-tasks-db results finished more than TASK_RESULT_RETENTION_DAYS ago.
+
+    Their key is a UUID, so batches are LIMITed reads of the finished_at index outbox 0007 adds.
+    """
+    return delete_old_in_batches(
+        DBTaskResult.objects.filter(finished_at__isnull=False),
+        time_field="finished_at",
+        cutoff=timezone.now() - timedelta(days=settings.TASK_RESULT_RETENTION_DAYS),
+        batch_size=settings.RETENTION_BATCH_SIZE,
+        deadline=deadline,
+    )
 
 
 def _scrub(side_effect: SideEffect, why: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -21,7 +22,7 @@ from django.utils import timezone
 from core.db import existing_or_raise, insert_unless_exists
 from outbox.crypto import SEALED, seal
 from outbox.models import SideEffect, SideEffectKind, SideEffectStatus
-from outbox.runner import side_effect_run_inline
+from outbox.runner import side_effect_after_commit, side_effect_dispatch
 from outbox.tasks import perform_side_effect
 
 
@@ -48,12 +49,21 @@ def side_effect_enqueue(
     if not created:
         side_effect = existing_or_raise(SideEffect.objects.filter(key=key).first(), what="side effect")
     if created:
-        # With the database backend this row is written in the same transaction: durable.
-        perform_side_effect.enqueue(side_effect_id=side_effect.pk)
-        if run_inline:
+        _task_enqueue(side_effect.pk)
+        if run_inline or settings.SIDE_EFFECT_QUEUE_URL:
             pk = side_effect.pk
-            transaction.on_commit(lambda: side_effect_run_inline(pk))
+            transaction.on_commit(lambda: side_effect_after_commit(pk, run_inline=run_inline))
     return side_effect
+
+
+def _task_enqueue(pk: int) -> None:
+    """A task row for `make worker`, where one runs (SIDE_EFFECT_TASKS; off on Lambda).
+
+    With the database backend the row is written in the caller's transaction: durable.
+    Without it the outbox row alone is the record, found by the drain or sent to SQS.
+    """
+    if settings.SIDE_EFFECT_TASKS:
+        perform_side_effect.enqueue(side_effect_id=pk)
 
 
 # An email whose body was scrubbed (sent, failed for good, expired) has nothing left to send.
@@ -74,7 +84,10 @@ def side_effect_retry(*, side_effect: SideEffect) -> bool:
         .update(status=SideEffectStatus.PENDING, next_attempt_at=timezone.now(), attempts=0)
     )
     if updated:
-        perform_side_effect.enqueue(side_effect_id=side_effect.pk)
+        _task_enqueue(side_effect.pk)
+        if settings.SIDE_EFFECT_QUEUE_URL:
+            pk = side_effect.pk
+            transaction.on_commit(lambda: side_effect_dispatch(pk))
     return bool(updated)
 
 
@@ -99,7 +112,10 @@ def side_effect_send_again(*, side_effect: SideEffect) -> bool:
         .update(status=SideEffectStatus.PENDING, next_attempt_at=timezone.now(), attempts=0)
     )
     if updated:
-        perform_side_effect.enqueue(side_effect_id=side_effect.pk)
+        _task_enqueue(side_effect.pk)
+        if settings.SIDE_EFFECT_QUEUE_URL:
+            pk = side_effect.pk
+            transaction.on_commit(lambda: side_effect_dispatch(pk))
     return bool(updated)
 
 

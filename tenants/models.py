@@ -657,6 +657,8 @@ class RateLimitCounter(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["scope", "key", "window_start"], name="rate_limit_window_unique"),
         ]
+        # The drain's prune deletes windows by age: without it, a sequential scan of every window.
+        indexes = [models.Index(fields=["window_start"], name="rate_limit_window_start")]
 
     def __str__(self) -> str:
         return f"{self.scope}:{self.key[:8]} {self.count}"

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from core.db import delete_old_by_id_ranges
 from tenants.models import RateLimitCounter
 
 
@@ -46,6 +47,13 @@ def rate_limit_hit(*, scope: str, key: str, limit: int, window_seconds: int) -> 
     return bool(count <= limit)
 
 
-def rate_limit_prune(*, older_than: timedelta = timedelta(days=2)) -> int:
-    deleted, _ = RateLimitCounter.objects.filter(window_start__lt=timezone.now() - older_than).delete()
-    return deleted
+def rate_limit_prune(*, older_than: timedelta | None = None, deadline: float | None = None) -> int:
+    """Delete windows that closed RATE_LIMIT_RETENTION_DAYS ago, by id ranges (rate_limit_window_start)."""
+    age = older_than if older_than is not None else timedelta(days=settings.RATE_LIMIT_RETENTION_DAYS)
+    return delete_old_by_id_ranges(
+        RateLimitCounter.objects.all(),
+        time_field="window_start",
+        cutoff=timezone.now() - age,
+        batch_size=settings.RETENTION_BATCH_SIZE,
+        deadline=deadline,
+    )

@@ -63,8 +63,28 @@ def moto_server() -> Iterator[MotoServer]:
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
+    url = f"http://127.0.0.1:{port}"
+    # moto builds each service's backend on its first request, which can take longer than the
+    # outbox's 1 s client timeout on a loaded machine: warm them here, with botocore's defaults,
+    # so the first test to use `aws` does not fail its setup on a timeout.
+    import boto3
+
+    for service in ("ses", "cognito-idp", "sqs"):
+        warm = boto3.client(
+            service,
+            region_name=REGION,
+            endpoint_url=url,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        if service == "ses":
+            warm.list_identities()
+        elif service == "sqs":
+            warm.list_queues()
+        else:
+            warm.list_user_pools(MaxResults=1)
     try:
-        yield MotoServer(url=f"http://127.0.0.1:{port}")
+        yield MotoServer(url=url)
     finally:
         server.stop()
 
@@ -77,9 +97,17 @@ def aws(moto_server: MotoServer, settings: Any) -> Iterator[MotoServer]:
     settings.AWS_REGION = REGION
     settings.SES_SENDER = f"Gatehouse <{SENDER}>"
     reset_clients()
-    from outbox.aws import client
+    import boto3
 
-    client("ses").verify_email_identity(EmailAddress=SENDER)
+    # The fixture's own call with botocore's timeouts, not the outbox's 1 s client: on a loaded
+    # machine moto can take longer than that, and the setup is not what a test measures.
+    boto3.client(
+        "ses",
+        region_name=REGION,
+        endpoint_url=moto_server.url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    ).verify_email_identity(EmailAddress=SENDER)
     yield moto_server
     reset_clients()
 

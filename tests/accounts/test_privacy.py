@@ -52,11 +52,21 @@ def _where_found(*needles: str) -> list[str]:
 
 
 @pytest.fixture
-def zelda(acme, roles, invite, cognito_pool, django_user_model, django_capture_on_commit_callbacks) -> Any:
+def zelda(
+    acme, roles, invite, cognito_pool, settings, django_user_model, django_capture_on_commit_callbacks
+) -> Any:
     """A person with data in every table that can hold it, written through the services."""
-    from outbox.aws import client
+    import boto3
+    from botocore.config import Config
 
-    cognito = client("cognito-idp")
+    # Setup through the test's own client with time to spare (a loaded machine's moto can
+    # outlast Gatehouse's 1 s budget); Gatehouse's own calls keep their budget.
+    cognito = boto3.client(
+        "cognito-idp",
+        endpoint_url=settings.AWS_ENDPOINT_URL,
+        region_name="us-east-1",
+        config=Config(read_timeout=30),
+    )
     created = cognito.admin_create_user(
         UserPoolId=cognito_pool, Username=EMAIL, UserAttributes=[{"Name": "email", "Value": EMAIL}]
     )

@@ -15,7 +15,7 @@ from bench import baseline, loader
 from bench.triggers_warm import event, token_event
 from outbox.runner import inline_budget
 
-BENCH_MODULES = ["common", "loader", "baseline", "admin_scale", "triggers_warm", "memory", "run"]
+BENCH_MODULES = ["common", "loader", "baseline", "admin_scale", "triggers_warm", "memory", "retention", "run"]
 
 
 @pytest.mark.parametrize("name", BENCH_MODULES)
@@ -36,6 +36,9 @@ def _conninfo() -> str:
 def loaded(transactional_db: None, settings: Any, monkeypatch: pytest.MonkeyPatch) -> loader.Loaded:
     settings.SIDE_EFFECT_INLINE_BUDGET_SECONDS = 0
     settings.COGNITO_USER_POOL_ID = "us-east-1_bench"
+    # The bench runs the trigger settings: no task rows (SIDE_EFFECT_TASKS off on Lambda).
+    settings.SIDE_EFFECT_TASKS = False
+    monkeypatch.setattr(baseline, "TASK_ROWS", False)
     monkeypatch.setattr(baseline, "SECRET_KEY", settings.SECRET_KEY)
     return loader.load(_conninfo(), scale=0.0005, prefix="t")
 
@@ -86,6 +89,7 @@ def test_raw_pre_token_generation_answers_like_gatehouse(raw: Any, version: str)
 def _row_counts() -> dict[str, int]:
     tables = [
         "tenants_userprofile",
+        "tenants_membership",
         "tenants_activityevent",
         "tenants_workspace",
         "outbox_sideeffect",
@@ -151,11 +155,15 @@ def test_raw_pre_sign_up_answers_and_writes_like_gatehouse(raw: Any, settings: A
     assert effects["gh"] == effects["raw"] == {"tenants_ratelimitcounter": 1}
 
 
+@pytest.mark.parametrize("task_rows", [False, True], ids=["lambda", "worker"])
 def test_raw_post_confirmation_answers_and_writes_like_gatehouse(
-    raw: Any, monkeypatch: Any, settings: Any
+    raw: Any, monkeypatch: Any, settings: Any, task_rows: bool
 ) -> None:
+    settings.SIDE_EFFECT_TASKS = task_rows
+    monkeypatch.setattr(baseline, "TASK_ROWS", task_rows)
     from outbox.crypto import unseal
     from outbox.models import SideEffect
+    from tenants.models import Company
 
     # The baseline seals with the key Gatehouse uses, so both payloads open the same way.
     monkeypatch.setenv("OUTBOX_ENCRYPTION_KEYS", ",".join(settings.OUTBOX_ENCRYPTION_KEYS))
@@ -172,11 +180,21 @@ def test_raw_post_confirmation_answers_and_writes_like_gatehouse(
             attributes={"sub": sub, "email": email, "given_name": "Ann", "email_verified": "true"},
             clientMetadata={},
         )
+        company = Company.objects.get(invitations__email=email)
         before = _row_counts()
         answers[who] = _invoke(evt) if who == "gh" else baseline.post_confirmation(raw, evt)
         effects[who] = _diff(before, _row_counts())
         profile = UserProfile.objects.select_related("company", "role").get(cognito_sub=sub)
-        profiles[who] = (profile.company.slug, profile.role.key, profile.accepted_invitation.email)
+        membership = profile.memberships.get()
+        seats = Company.objects.get(pk=company.pk).active_members - company.active_members
+        profiles[who] = (
+            profile.company.slug,
+            profile.role.key,
+            profile.active_company_id == profile.company_id,
+            (membership.company_id, membership.role_id, membership.status, membership.route),
+            seats,
+            profile.accepted_invitation.email,
+        )
         payloads[who] = {
             e.kind: {
                 k: unseal(v) if k == "sealed" else v
@@ -190,11 +208,13 @@ def test_raw_post_confirmation_answers_and_writes_like_gatehouse(
     assert effects["gh"] == effects["raw"]
     assert effects["gh"] == {
         "tenants_userprofile": 1,
+        "tenants_membership": 1,
         "tenants_activityevent": 1,
         "outbox_sideeffect": 2,
-        "django_tasks_database_dbtaskresult": 2,
+        **({"django_tasks_database_dbtaskresult": 2} if task_rows else {}),
     }
-    assert profiles["gh"][:2] == profiles["raw"][:2]
+    assert profiles["gh"][:5] == profiles["raw"][:5]
+    assert profiles["gh"][2:5] == (True, (company.pk, profiles["gh"][3][1], "active", "invitation"), 1)
     assert payloads["gh"] == payloads["raw"]
 
 
@@ -235,7 +255,6 @@ def test_raw_auth_challenges_answer_and_write_like_gatehouse(raw: Any) -> None:
             "tenants_ratelimitcounter": 1,
             "triggers_logincode": 1,
             "outbox_sideeffect": 1,
-            "django_tasks_database_dbtaskresult": 1,
         }
     )
 

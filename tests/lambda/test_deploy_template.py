@@ -110,6 +110,49 @@ def test_a_changed_email_stays_pending_until_verified() -> None:
     assert pool["UserAttributeUpdateSettings"] == {"AttributesRequireVerificationBeforeUpdate": ["email"]}
 
 
+def test_side_effects_reach_a_capped_sqs_consumer_that_reports_partial_failures() -> None:
+    resources = _template()["Resources"]
+    queue = resources["SideEffectQueue"]["Properties"]
+    consumer = resources["SideEffectConsumerFunction"]["Properties"]
+    (event,) = consumer["Events"].values()
+
+    assert consumer["Handler"] == "triggers.sqs_consumer.handler"
+    assert event["Type"] == "SQS"
+    assert event["Properties"]["Queue"] == {"Fn::GetAtt": ["SideEffectQueue", "Arn"]}
+    assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert event["Properties"]["ScalingConfig"] == {
+        "MaximumConcurrency": {"Ref": "SideEffectConsumerConcurrency"}
+    }
+    # Dead letters after N receives; a batch still running is never handed to a second consumer.
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["SideEffectDeadLetterQueue", "Arn"]},
+        "maxReceiveCount": {"Ref": "SideEffectMaxReceives"},
+    }
+    assert queue["VisibilityTimeout"] >= 6 * consumer["Timeout"]
+    # The triggers send to this queue only, and write no task row nothing would run.
+    env = _template()["Globals"]["Function"]["Environment"]["Variables"]
+    assert (env["SIDE_EFFECT_QUEUE_URL"], env["SIDE_EFFECT_TASKS"]) == ({"Ref": "SideEffectQueue"}, "false")
+    send = resources["SqsSendPolicy"]["Properties"]
+    assert send["PolicyDocument"]["Statement"] == [
+        {
+            "Sid": "SendToTheSideEffectQueueOnly",
+            "Effect": "Allow",
+            "Action": "sqs:SendMessage",
+            "Resource": {"Fn::GetAtt": ["SideEffectQueue", "Arn"]},
+        }
+    ]
+    assert {"Ref": "SideEffectConsumerFunctionRole"} in resources["SesSendPolicy"]["Properties"]["Roles"]
+    assert {"Ref": "SideEffectConsumerFunctionRole"} in resources["CognitoSideEffectsPolicy"]["Properties"][
+        "Roles"
+    ]
+    # Subnets without a NAT gateway get an interface endpoint for SQS.
+    endpoint = resources["SqsVpcEndpoint"]
+    assert (endpoint["Condition"], endpoint["Properties"]["VpcEndpointType"]) == (
+        "CreateSqsEndpoint",
+        "Interface",
+    )
+
+
 def test_tokens_live_fifteen_minutes_so_a_removed_member_loses_access_soon() -> None:
     client = _template()["Resources"]["UserPoolClient"]["Properties"]
 

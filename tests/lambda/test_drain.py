@@ -66,6 +66,50 @@ def test_the_drain_prunes_long_expired_login_codes_and_rate_limit_windows(transa
 
     result = handler({}, _Context(remaining_ms=120_000))
 
-    assert result["pruned"] == {"login_codes": 1, "rate_limit_windows": 1, "expired_side_effects": 0}
+    assert result["pruned"] == {
+        "expired_side_effects": 0,
+        "login_codes": 1,
+        "rate_limit_windows": 1,
+        "activity_events": 0,
+        "signup_refusals": 0,
+        "finished_side_effects": 0,
+        "task_results": 0,
+    }
     assert list(RateLimitCounter.objects.values_list("key", flat=True)) == ["new"]
     assert list(LoginCode.objects.values_list("code_hash", flat=True)) == ["b" * 64]
+
+
+def test_the_drain_runs_past_the_old_fixed_200_until_nothing_is_due(aws: Any, transactional_db: None) -> None:
+    from outbox.runner import inline_budget
+    from outbox.services import side_effect_enqueue
+
+    with inline_budget(0):
+        for i in range(230):
+            side_effect_enqueue(
+                key=f"group:{i}",
+                kind="cognito_enable_user",
+                payload={"user_pool_id": "us-east-1_none", "username": f"u{i}"},
+                run_inline=False,
+            )
+
+    counts = handler({}, _Context(remaining_ms=300_000))["counts"]
+
+    # moto has no such pool: every attempt fails and is rescheduled, but every one was tried.
+    assert sum(counts.values()) == 230
+    assert SideEffect.objects.filter(attempts=1).count() == 230
+
+
+def test_the_drain_honours_a_limit_in_its_event(aws: Any, transactional_db: None) -> None:
+    from outbox.runner import inline_budget
+    from outbox.services import side_effect_enqueue
+
+    with inline_budget(0):
+        for i in range(5):
+            side_effect_enqueue(
+                key=f"group:{i}",
+                kind="cognito_enable_user",
+                payload={"user_pool_id": "us-east-1_none", "username": f"u{i}"},
+                run_inline=False,
+            )
+
+    assert sum(handler({"limit": 3}, _Context(remaining_ms=300_000))["counts"].values()) == 3

@@ -47,7 +47,7 @@ print(json.dumps(sorted(sys.modules)))
 """
 
 
-def _modules_after_import(settings_module: str) -> list[str]:
+def _modules_after_import(settings_module: str, probe: str = PROBE) -> list[str]:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": settings_module,
@@ -58,7 +58,7 @@ def _modules_after_import(settings_module: str) -> list[str]:
         "DATABASE_URL": os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
     }
     result = subprocess.run(
-        [sys.executable, "-c", PROBE],
+        [sys.executable, "-c", probe],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -87,3 +87,15 @@ def test_the_full_settings_do_load_the_admin_so_the_probe_can_see_it() -> None:
     modules = _modules_after_import("backoffice.settings")
 
     assert _loaded(modules, "django.contrib.admin") != []
+
+
+def test_the_drain_and_the_sqs_consumer_load_boto3_only_when_they_run_an_effect() -> None:
+    probe = (
+        "import json, sys\nimport triggers.drain, triggers.sqs_consumer\n"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    modules = _modules_after_import("backoffice.settings_triggers", probe)
+
+    assert {"triggers.drain", "triggers.sqs_consumer"} <= set(modules)
+    assert _loaded(modules, "boto3") == _loaded(modules, "botocore") == []
+    assert _loaded(modules, "django.contrib.admin") == []
