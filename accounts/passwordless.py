@@ -149,6 +149,8 @@ def login_code_issue(
     # A code mailed moments ago is answered again, whatever the session: Cognito retries a
     # slow CreateAuthChallenge, and anyone knowing the username can start sessions, and
     # neither may mail a second code or spend the user's per-window cap.
+    # 0 turns it off: "created in the last 0 s" would still match a concurrent twin's row,
+    # whose created_at can be a moment later than this call's clock.
     recent = (
         LoginCode.objects.usable()
         .filter(
@@ -159,6 +161,8 @@ def login_code_issue(
         .order_by("-created_at")
         .only("pk", "expires_at")
         .first()
+        if settings.LOGIN_CODE_REUSE_SECONDS > 0
+        else None
     )
     if recent is not None:
         return IssuedLoginCode(str(recent.pk), mask_email(email), length, recent.expires_at, reused=True)
