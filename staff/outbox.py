@@ -29,7 +29,7 @@ class SideEffectAdmin(LargeTableAdmin):
     actions = ["retry_selected", "send_again_selected"]
     # Never the payload itself: an email's body (sealed at rest) may hold a live code. Staff
     # see what it is, to whom (masked) and how it went: `summary`.
-    fields = [
+    fields = (
         "key",
         "kind",
         "outcome",
@@ -42,21 +42,8 @@ class SideEffectAdmin(LargeTableAdmin):
         "summary",
         "created_at",
         "done_at",
-    ]
-    readonly_fields = [
-        "key",
-        "kind",
-        "outcome",
-        "attempts",
-        "next_attempt_at",
-        "attempt_started_at",
-        "expires_at",
-        "last_error",
-        "person",
-        "summary",
-        "created_at",
-        "done_at",
-    ]
+    )
+    readonly_fields = fields  # every field: the outbox writes them, staff only act on rows
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
