@@ -86,6 +86,7 @@ def profile_onboard(
             cognito_sub=sub[:64],
             username=username[:128],
             email=email[:254],
+            email_verified=email_proved(email_verified=email_verified, federated=federated),
             given_name=given_name.strip()[:100],
             family_name=family_name.strip()[:100],
             signup_source=source,

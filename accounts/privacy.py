@@ -59,6 +59,7 @@ def person_export(*, profile: UserProfile) -> dict[str, Any]:
             "cognito_sub": profile.cognito_sub,
             "username": profile.username,
             "email": email,
+            "email_verified": profile.email_verified,
             "given_name": profile.given_name,
             "family_name": profile.family_name,
             "status": profile.status,

@@ -187,7 +187,12 @@ def profile_record_sign_in(
         fingerprint = device_fingerprint(device_key=device_key, user_agent=user_agent)
         with transaction.atomic():
             UserProfile.objects.filter(pk=row["pk"]).update(
-                last_login_at=now, login_count=F("login_count") + 1, updated_at=now, **follow
+                last_login_at=now,
+                login_count=F("login_count") + 1,
+                updated_at=now,
+                # A proved email is the profile's (followed above): record the proof.
+                **({"email_verified": True} if proved else {}),
+                **follow,
             )
             ActivityEvent.objects.create(
                 kind=ActivityKind.SIGN_IN,

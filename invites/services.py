@@ -273,10 +273,11 @@ def invitations_pending_for(*, profile: UserProfile) -> list[Invitation]:
 def invitation_accept_by(*, invitation: Invitation, profile: UserProfile) -> Invitation:
     """A signed-in person accepts an invitation sent to their address (the tenant API calls this).
 
-    Only the person it was sent to: the address on the invitation must be the profile's (which
-    follows Cognito's verified email), so nobody accepts another's invitation by knowing its id.
+    Only the person it was sent to, with that address proved: the profile's email must be the
+    invitation's and verified (UserProfile.email_verified, from Cognito via a trigger), so
+    nobody accepts another's invitation by knowing its id or by typing their address unproved.
     """
-    if invitation.email != normalize_email(profile.email):
+    if invitation.email != normalize_email(profile.email) or not profile.email_verified:
         raise _refuse(RefusalReason.INVITATION_EMAIL_MISMATCH, invitation)
     return invitation_accept(invitation=invitation, profile=profile)
 

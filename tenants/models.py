@@ -292,6 +292,9 @@ class UserProfile(models.Model):
     cognito_sub = models.CharField(max_length=64, unique=True)
     username = models.CharField(max_length=128, db_index=True)
     email = models.EmailField(max_length=254, db_index=True)
+    # Whether `email` is proved held by this person (Cognito's email_verified for a native
+    # user, seen by a trigger); only a proved address may accept an invitation sent to it.
+    email_verified = models.BooleanField(default=False, db_default=False)
     given_name = models.CharField(max_length=100, blank=True)
     family_name = models.CharField(max_length=100, blank=True)
     company = models.ForeignKey(

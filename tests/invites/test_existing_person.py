@@ -23,7 +23,9 @@ pytestmark = pytest.mark.django_db
 def bob(roles) -> UserProfile:
     """Bob has an account and a company already."""
     globex = Company.objects.create(name="Globex", slug="globex")
-    profile = UserProfile.objects.create(cognito_sub="bob-sub", username="bob", email="bob@globex.com")
+    profile = UserProfile.objects.create(
+        cognito_sub="bob-sub", username="bob", email="bob@globex.com", email_verified=True
+    )
     membership_add(profile=profile, company=globex, role=roles["USER"])
     return profile
 
@@ -62,6 +64,21 @@ def test_only_the_invitee_accepts_and_joins_without_losing_the_other_company(acm
     bob.refresh_from_db()
     assert bob.active_company.slug == "globex"  # accepting does not switch: the person decides
     assert invitations_pending_for(profile=bob) == []
+
+
+def test_an_unproved_address_cannot_accept_an_invitation_sent_to_it(acme, invite):
+    # Someone who signed up as carol@acme.com but never verified it (auto-confirmed) holds that
+    # address only on paper: the invitation staff sent there is not theirs to take.
+    squatter = UserProfile.objects.create(cognito_sub="c", username="c", email="carol@acme.com")
+    issued = invite(acme, email="carol@acme.com", role="ADMIN")
+
+    with pytest.raises(InvitationError) as refused:
+        invitation_accept_by(invitation=issued.invitation, profile=squatter)
+
+    assert refused.value.reason == "invitation_email_mismatch"
+    issued.invitation.refresh_from_db()
+    assert issued.invitation.status == InvitationStatus.PENDING
+    assert not Membership.objects.filter(profile=squatter).exists()
 
 
 def test_the_invitee_can_decline(acme, bob, invite):

@@ -406,3 +406,14 @@ def test_an_unverified_email_change_never_moves_the_profile(acme, roles, verifie
     handler(post_auth_with(email="ceo@acme.com", verified=verified), None)
 
     assert UserProfile.objects.get().email == "old@mail.com"
+
+
+def test_the_proof_of_an_email_is_recorded_only_when_cognito_gives_it(db):
+    handler(post_auth_with(email="dana@example.com", verified="false"), None)
+    profile = UserProfile.objects.get(cognito_sub=POST_AUTH_SUB)
+    assert (profile.email, profile.email_verified) == ("dana@example.com", False)
+
+    handler(post_auth_with(email="dana@example.com", verified="true"), None)
+
+    profile.refresh_from_db()
+    assert profile.email_verified is True
